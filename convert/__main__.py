@@ -1,0 +1,7 @@
+"""`python -m convert` entry point."""
+
+import sys
+
+from convert.cli import main
+
+sys.exit(main())

@@ -1,0 +1,78 @@
+"""Turn a network output for one image into a label map (and class scores) at the image's original size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from segcore.modelconfig import Postprocess
+
+TransInfo = list[tuple[str, tuple[int, int]]]
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """label_map: H x W class ids; scores: C x H x W class probabilities (None if not asked for or not known)."""
+
+    label_map: np.ndarray
+    scores: np.ndarray | None = None
+
+
+class InvalidOutput(ValueError):
+    """The model produced an output whose shape does not fit its declared output op."""
+
+
+def reverse_transform(array: np.ndarray, trans_info: TransInfo, interpolation: int) -> np.ndarray:
+    """Undo the recorded resizes and paddings of an H x W or H x W x C array, last step first."""
+    for op, (h, w) in reversed(trans_info):
+        if op == "padding":
+            array = array[:h, :w]
+        elif array.shape[:2] != (h, w):
+            array = cv2.resize(array, (w, h), interpolation=interpolation)
+    return array
+
+
+def _resize_channels(chw: np.ndarray, trans_info: TransInfo) -> np.ndarray:
+    """Bilinear reverse transform of C x H x W float maps, returned as H x W x C float32."""
+    hwc = np.ascontiguousarray(chw.astype(np.float32, copy=False).transpose(1, 2, 0))
+    out = reverse_transform(hwc, trans_info, cv2.INTER_LINEAR)
+    return out if out.ndim == 3 else out[:, :, None]
+
+
+def _labels(labels: np.ndarray) -> np.ndarray:
+    if labels.size and labels.min() >= 0 and labels.max() < 256:
+        return labels.astype(np.uint8, copy=False)
+    return labels.astype(np.int32, copy=False)
+
+
+def _softmax(hwc: np.ndarray) -> np.ndarray:
+    shifted = np.exp(hwc - hwc.max(axis=2, keepdims=True))
+    return shifted / shifted.sum(axis=2, keepdims=True)
+
+
+def postprocess(output: np.ndarray, spec: Postprocess, trans_info: TransInfo, want_scores: bool) -> SegmentationResult:
+    """Map one item of the segmentation output (no batch dim) back to the original image."""
+    op = spec.output_op
+    if op == "argmax":
+        labels = output[0] if output.ndim == 3 and output.shape[0] == 1 else output
+        if labels.ndim != 2:
+            raise InvalidOutput(f"argmax output must be H x W per image, got shape {list(output.shape)}")
+        restored = reverse_transform(_labels(labels), trans_info, cv2.INTER_NEAREST)
+        return SegmentationResult(label_map=restored, scores=None)
+    if output.ndim != 3:
+        raise InvalidOutput(f"{op} output must be C x H x W per image, got shape {list(output.shape)}")
+    maps = _resize_channels(output, trans_info)
+    if op == "sigmoid" or maps.shape[2] == 1:
+        fg = maps[:, :, 0]
+        if op == "none":
+            fg = 1.0 / (1.0 + np.exp(-fg))
+        labels = (fg >= 0.5).astype(np.uint8)
+        scores = np.stack([1.0 - fg, fg]) if want_scores else None
+        return SegmentationResult(label_map=labels, scores=scores)
+    labels = _labels(maps.argmax(axis=2))
+    if not want_scores:
+        return SegmentationResult(label_map=labels)
+    probs = _softmax(maps) if op == "none" else maps
+    return SegmentationResult(label_map=labels, scores=np.ascontiguousarray(probs.transpose(2, 0, 1)))

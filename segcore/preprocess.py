@@ -1,0 +1,39 @@
+"""Turn a decoded image into the network's input tensor, following the model's deploy.yaml."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segcore.modelconfig import Preprocess
+from segcore.postprocess import TransInfo
+from segcore.transforms import Sample
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Accept H x W (gray), H x W x 1, H x W x 3 (BGR) or H x W x 4 (BGRA) uint8 and return H x W x 3 BGR."""
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim == 3 and image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return np.ascontiguousarray(image[:, :, :3])
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    raise ValueError(f"image must be H x W, H x W x 1, H x W x 3 or H x W x 4, got shape {list(image.shape)}")
+
+
+class Preprocessor:
+    """Callable: BGR uint8 image -> (C x H x W float32 tensor, reverse-transform info)."""
+
+    def __init__(self, spec: Preprocess) -> None:
+        self._spec = spec
+
+    def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, TransInfo]:
+        image = as_bgr(image_bgr)
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise ValueError("image has zero width or height")
+        sample = Sample(image[:, :, ::-1] if self._spec.to_rgb else image)
+        for transform in self._spec.transforms:
+            sample = transform(sample)
+        chw = np.ascontiguousarray(sample.image.astype(np.float32, copy=False).transpose(2, 0, 1))
+        return chw, sample.trans_info

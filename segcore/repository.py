@@ -1,0 +1,81 @@
+"""The model repository: a directory of named models, each in Paddle Serving's layout.
+
+<root>/<name>/serving_server/   model files, serving_server_conf.prototxt(.stream), segserving.yaml
+<root>/<name>/serving_client/   serving_client_conf.prototxt(.stream)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from segcore.modelconfig import CONFIG_NAME, ModelConfig
+from segcore.servingconf import SERVER_CONF, SERVER_STREAM, ServingConf, read_conf
+
+
+def _default_root() -> Path:
+    from serving_models import ROOT
+
+    return ROOT
+
+
+DEFAULT_ROOT = _default_root()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model found on disk: its name, dirs, Paddle Serving conf and SegServing config (None if absent)."""
+
+    name: str
+    server_dir: Path
+    client_dir: Path | None
+    conf: ServingConf
+    config: ModelConfig | None
+
+
+def _is_server_dir(path: Path) -> bool:
+    return (path / SERVER_CONF).is_file() or (path / SERVER_STREAM).is_file()
+
+
+def load_spec(path: Path, name: str | None = None) -> ModelSpec:
+    """Load a model from a repository entry dir (holding serving_server/) or from a serving_server dir."""
+    path = Path(path)
+    if (path / "serving_server").is_dir():
+        server_dir, entry_name = path / "serving_server", path.name
+    elif _is_server_dir(path):
+        server_dir = path
+        entry_name = path.parent.name if path.name == "serving_server" else path.name
+    else:
+        raise FileNotFoundError(f"{path}: not a model dir (no serving_server/ and no {SERVER_CONF})")
+    client_dir = server_dir.parent / "serving_client"
+    stream = server_dir / SERVER_STREAM
+    conf = read_conf(stream if stream.is_file() else server_dir / SERVER_CONF)
+    config = ModelConfig.load(server_dir) if (server_dir / CONFIG_NAME).is_file() else None
+    resolved = name or (config.name if config else entry_name)
+    return ModelSpec(resolved, server_dir, client_dir if client_dir.is_dir() else None, conf, config)
+
+
+class ModelRepository:
+    """Named models under one root directory."""
+
+    def __init__(self, root: Path = DEFAULT_ROOT) -> None:
+        self.root = Path(root)
+
+    def names(self) -> list[str]:
+        """Names of every entry that holds a serving_server dir with a conf file."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _is_server_dir(p / "serving_server"))
+
+    def load(self, name: str) -> ModelSpec:
+        """Load entry `name`; KeyError listing the available names if there is none."""
+        if name not in self.names():
+            raise KeyError(f"no model {name!r} in {self.root}; available: {', '.join(self.names()) or 'none'}")
+        return load_spec(self.root / name, name)
+
+    def resolve(self, ref: str) -> ModelSpec:
+        """A --model argument: an existing directory path, else a name in this repository."""
+        path = Path(ref)
+        if path.is_dir():
+            return load_spec(path)
+        return self.load(ref)
