@@ -29,6 +29,13 @@ class SegmentationPipeline:
         self.preprocess = Preprocessor(config.preprocess)
         self._post = config.postprocess
 
+    @staticmethod
+    def preprocessor_for(config: ModelConfig) -> Preprocessor:
+        """The preprocessing of `config` alone (workers run inference themselves, batched across requests)."""
+        if config.preprocess is None:
+            raise ImageApiUnavailable(f"model {config.name!r} has no preprocessing config")
+        return Preprocessor(config.preprocess)
+
     def infer(self, tensors: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run preprocessed C x H x W tensors of one shape as one batch; returns per-item outputs."""
         batch = np.stack(tensors) if len(tensors) > 1 else tensors[0][None]

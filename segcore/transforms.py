@@ -42,7 +42,7 @@ class _Transform(BaseModel):
 
 
 def _size_pair(value: object, what: str) -> tuple[int, int]:
-    if isinstance(value, int):
+    if isinstance(value, int) and value > 0:
         return (value, value)
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value):
         return (int(value[0]), int(value[1]))

@@ -1,0 +1,1 @@
+"""Wire formats: Paddle Serving tensors, KServe v2, images."""

@@ -1,0 +1,204 @@
+"""Paddle Serving GeneralModelService requests and responses (protobuf or brpc-style JSON) <-> numpy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from segcore.proto.general_model_service_pb2 import ModelOutput, Request, Response, Tensor
+from segcore.servingconf import ServingConf, VarSpec
+from server.codecs.wire import length_delimited, packed_field
+from server.errors import ServingError
+
+ENGINE_NAME = "GeneralInferOp_0"
+# elem_type -> (repeated field name, field number, dtype) for numeric fields
+_FIELDS: dict[int, tuple[str, int, np.dtype]] = {
+    0: ("int64_data", 1, np.dtype(np.int64)),
+    1: ("float_data", 2, np.dtype(np.float32)),
+    2: ("int_data", 3, np.dtype(np.int32)),
+    3: ("float64_data", 4, np.dtype(np.float64)),
+}
+_CONTENT: dict[int, np.dtype] = {5: np.dtype(np.float16), 7: np.dtype(np.uint8), 8: np.dtype(np.int8)}
+_ELEM_OF_DTYPE = {np.dtype(np.int64): 0, np.dtype(np.float32): 1, np.dtype(np.int32): 2, np.dtype(np.float64): 3,
+                  np.dtype(np.float16): 5, np.dtype(np.uint8): 7, np.dtype(np.int8): 8}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TensorRequest:
+    """A parsed request: feeds by real var name, the fetch vars to return, and the caller's log_id."""
+
+    feeds: dict[str, np.ndarray]
+    fetch: list[VarSpec]
+    log_id: int
+
+
+def _bad(message: str) -> ServingError:
+    return ServingError(400, message)
+
+
+def _var_list(vars_: Iterable[VarSpec]) -> str:
+    return ", ".join(v.alias if v.alias == v.name else f"{v.alias} ({v.name})" for v in vars_)
+
+
+def resolve_fetch(names: Iterable[str], conf: ServingConf) -> list[VarSpec]:
+    """Fetch vars for the requested names (aliases or real names); empty means all, in conf order."""
+    wanted = list(names)
+    if not wanted:
+        return list(conf.fetches)
+    by_name = {v.alias: v for v in conf.fetches} | {v.name: v for v in conf.fetches}
+    unknown = [n for n in wanted if n not in by_name]
+    if unknown:
+        raise _bad(
+            f"unknown fetch name(s) {', '.join(map(repr, unknown))}; this model's outputs: {_var_list(conf.fetches)}"
+        )
+    return [by_name[n] for n in wanted]
+
+
+def _feed_var(name: str, alias: str, conf: ServingConf) -> VarSpec:
+    for var in conf.feeds:
+        if name and name == var.name:
+            return var
+    for var in conf.feeds:
+        if alias == var.alias or (name and name == var.alias):
+            return var
+    raise _bad(f"unknown feed name {name or alias!r}; this model's inputs: {_var_list(conf.feeds)}")
+
+
+def _array(var: VarSpec, elem_type: int, shape: list[int], values: Any, content: bytes) -> np.ndarray:
+    if not shape or any(d <= 0 for d in shape):
+        raise _bad(f"feed {var.alias!r}: shape must be a non-empty list of positive dims, got {shape}")
+    if elem_type in _FIELDS:
+        array = np.asarray(values, dtype=_FIELDS[elem_type][2])
+    elif elem_type in _CONTENT:
+        raw = content if isinstance(content, bytes) else str(content).encode("latin-1")
+        if len(raw) % _CONTENT[elem_type].itemsize:
+            raise _bad(f"feed {var.alias!r}: tensor_content length {len(raw)} is not a multiple of the element size")
+        array = np.frombuffer(raw, dtype=_CONTENT[elem_type])
+    else:
+        raise _bad(f"feed {var.alias!r}: elem_type {elem_type} is not supported (use 0 int64, 1 float32, 2 int32, "
+                   "3 float64, 5 float16, 7 uint8 or 8 int8)")  # fmt: skip
+    expected = int(np.prod(shape))
+    if array.size != expected:
+        raise _bad(f"feed {var.alias!r}: {array.size} values do not fill shape {shape} ({expected} needed)")
+    if var.type_code >= 0 and elem_type != var.type_code:
+        raise _bad(f"feed {var.alias!r}: the model expects elem_type {var.type_code}, got {elem_type}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise _bad(f"feed {var.alias!r}: contains NaN or infinity")
+    return array.reshape(shape)
+
+
+def _check_feeds(feeds: dict[str, np.ndarray], conf: ServingConf, input_shape: list[int | None] | None) -> None:
+    missing = [v for v in conf.feeds if v.name not in feeds]
+    if missing:
+        raise _bad(f"missing feed(s): {_var_list(missing)}")
+    if input_shape is not None and len(conf.feeds) == 1:
+        var, array = conf.feeds[0], feeds[conf.feeds[0].name]
+        fits = array.ndim == len(input_shape) and all(
+            d is None or d == a for d, a in zip(input_shape, array.shape, strict=True)
+        )
+        if not fits:
+            want = ["?" if d is None else d for d in input_shape]
+            raise _bad(f"feed {var.alias!r}: shape {list(array.shape)} does not fit the model input {want}")
+    batches = {a.shape[0] for a in feeds.values()}
+    if len(batches) > 1:
+        raise _bad(f"feeds have different batch sizes {sorted(batches)}")
+
+
+def parse_proto(body: bytes, conf: ServingConf, input_shape: list[int | None] | None) -> TensorRequest:
+    """A serialized Request -> TensorRequest (400 on anything malformed)."""
+    try:
+        request = Request.FromString(body)
+    except Exception as exc:  # protobuf's DecodeError
+        raise _bad(f"body is not a serialized GeneralModelService Request: {exc}") from None
+    feeds = {}
+    for t in request.tensor:
+        var = _feed_var(t.name, t.alias_name, conf)
+        values = getattr(t, _FIELDS[t.elem_type][0]) if t.elem_type in _FIELDS else None
+        feeds[var.name] = _array(var, t.elem_type, list(t.shape), values, t.tensor_content)
+    _check_feeds(feeds, conf, input_shape)
+    return TensorRequest(feeds, resolve_fetch(request.fetch_var_names, conf), request.log_id)
+
+
+def parse_json(body: bytes, conf: ServingConf, input_shape: list[int | None] | None) -> TensorRequest:
+    """A JSON Request (field names as in the proto) -> TensorRequest."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _bad(f"body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("tensor"), list):
+        raise _bad("JSON body must be an object with a 'tensor' list (GeneralModelService Request)")
+    feeds = {}
+    for t in doc["tensor"]:
+        if not isinstance(t, dict):
+            raise _bad("each entry of 'tensor' must be an object")
+        elem_type = int(t.get("elem_type", 0))
+        var = _feed_var(str(t.get("name", "")), str(t.get("alias_name", "")), conf)
+        values = t.get(_FIELDS[elem_type][0], []) if elem_type in _FIELDS else None
+        if values is not None and not isinstance(values, list):
+            raise _bad(f"feed {var.alias!r}: {_FIELDS[elem_type][0]} must be a list of numbers")
+        try:
+            feeds[var.name] = _array(var, elem_type, list(t.get("shape", [])), values, t.get("tensor_content", b""))
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ServingError):
+                raise
+            raise _bad(f"feed {var.alias!r}: values are not numbers of the declared elem_type ({exc})") from None
+    fetch = doc.get("fetch_var_names") or []
+    if not isinstance(fetch, list):
+        raise _bad("fetch_var_names must be a list of names")
+    _check_feeds(feeds, conf, input_shape)
+    return TensorRequest(feeds, resolve_fetch(map(str, fetch), conf), int(doc.get("log_id", 0) or 0))
+
+
+def _tensor_bytes(var: VarSpec, array: np.ndarray) -> bytes:
+    elem = _ELEM_OF_DTYPE.get(array.dtype)
+    if elem is None:
+        array, elem = array.astype(np.float32), 1
+    head = Tensor(elem_type=elem, shape=array.shape, name=var.name, alias_name=var.alias)
+    if elem in _FIELDS:
+        return head.SerializeToString() + packed_field(_FIELDS[elem][1], array.ravel())
+    head.tensor_content = np.ascontiguousarray(array).tobytes()
+    return head.SerializeToString()
+
+
+def response_proto(outputs: dict[str, np.ndarray], request: TensorRequest, profile: tuple[int, int]) -> bytes:
+    """Response bytes with one ModelOutput holding the requested fetch vars."""
+    tensors = b"".join(length_delimited(1, _tensor_bytes(v, outputs[v.name])) for v in request.fetch)
+    model_output = tensors + ModelOutput(engine_name=ENGINE_NAME).SerializeToString()
+    tail = Response(profile_time=list(profile), log_id=request.log_id).SerializeToString()
+    return length_delimited(1, model_output) + tail
+
+
+def response_json(outputs: dict[str, np.ndarray], request: TensorRequest, profile: tuple[int, int]) -> bytes:
+    """brpc-style JSON Response: default-valued fields omitted (so elem_type is absent for int64)."""
+    tensors = []
+    for var in request.fetch:
+        array = outputs[var.name]
+        elem = _ELEM_OF_DTYPE.get(array.dtype, 1)
+        entry: dict[str, Any] = {}
+        if elem in _FIELDS:
+            entry[_FIELDS[elem][0]] = np.ascontiguousarray(array.astype(_FIELDS[elem][2], copy=False)).ravel()
+        else:
+            entry["tensor_content"] = np.ascontiguousarray(array).tobytes().decode("latin-1")
+        if elem:
+            entry["elem_type"] = elem
+        entry.update(shape=list(array.shape), name=var.name, alias_name=var.alias)
+        tensors.append(entry)
+    doc: dict[str, Any] = {"outputs": [{"tensor": tensors, "engine_name": ENGINE_NAME}], "profile_time": list(profile)}
+    if request.log_id:
+        doc["log_id"] = request.log_id
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def error_proto(error: ServingError, log_id: int = 0) -> bytes:
+    return Response(err_no=error.status, err_msg=error.message, log_id=log_id).SerializeToString()
+
+
+def error_json(error: ServingError, log_id: int = 0) -> bytes:
+    doc: dict[str, Any] = {"err_no": error.status, "err_msg": error.message}
+    if log_id:
+        doc["log_id"] = log_id
+    return orjson.dumps(doc)

@@ -1,0 +1,119 @@
+"""The DataPlane: what every transport calls. It knows models, workers, deadlines and metrics, not HTTP or gRPC."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from segcore.engines import resolve_engine_name
+from segcore.repository import ModelSpec
+from server.codecs.kserve import tensor_metadata
+from server.errors import ServingError
+from server.jobs import Job, JobKind, Result
+from server.metrics import Metrics
+from server.settings import ServerSettings
+from server.workers.pool import ModelWorkers
+
+log = logging.getLogger("server.dataplane")
+
+
+class DataPlane:
+    """Models by name, each behind its pool of inference workers."""
+
+    def __init__(self, settings: ServerSettings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.specs: dict[str, ModelSpec] = {m.spec.name: m.spec for m in settings.models}
+        self.engines = {m.spec.name: self._engine_name(m.spec, m.engine) for m in settings.models}
+        self.pools = {
+            m.spec.name: ModelWorkers(
+                m.spec.name, m.worker_specs(settings.limits, settings.max_body_size), m.batch, self.metrics
+            )
+            for m in settings.models
+        }
+        for name, pool in self.pools.items():
+            self.metrics.track_queue(name, lambda pool=pool: pool.queue_depth)
+        self.default_model = settings.models[0].spec.name
+        self.draining = False
+
+    @staticmethod
+    def _engine_name(spec: ModelSpec, engine: str) -> str:
+        return resolve_engine_name(spec.config, engine) if spec.config is not None else "paddle"
+
+    async def start(self) -> None:
+        """Start every model's workers; returns once all are loaded and warmed up."""
+        for name, pool in self.pools.items():
+            await pool.start()
+            log.info("model %s ready on %s: %s", name, self.engines[name], pool.describe())
+
+    async def stop(self) -> None:
+        """Drain: refuse new work, finish what is queued or running (bounded), stop the workers."""
+        self.draining = True
+        for pool in self.pools.values():
+            await pool.stop(self.settings.drain_timeout_s)
+
+    @property
+    def live(self) -> bool:
+        return True
+
+    @property
+    def ready(self) -> bool:
+        return not self.draining and all(pool.ready for pool in self.pools.values())
+
+    def spec(self, name: str | None) -> ModelSpec:
+        """The named model (default: the first served); 404 listing the served names otherwise."""
+        name = name or self.default_model
+        if name not in self.specs:
+            raise ServingError(404, f"model {name!r} is not served here; models: {', '.join(self.specs)}")
+        return self.specs[name]
+
+    async def infer(self, model: str | None, kind: JobKind, body: bytes, params: dict[str, str], protocol: str,
+                    timeout_s: float | None = None) -> Result:  # fmt: skip
+        """Run one request on a worker within min(timeout_s, --request_timeout_ms). ServingError for anything
+        refused before or while running."""
+        started = time.monotonic()
+        name = model or self.default_model
+        self.metrics.inflight.inc()
+        status = 500
+        try:
+            spec = self.spec(name)
+            if self.draining:
+                raise ServingError(503, "server is shutting down")
+            if not body:
+                raise ServingError(400, "request body is empty")
+            timeout = (
+                self.settings.request_timeout_s
+                if timeout_s is None
+                else min(timeout_s, self.settings.request_timeout_s)
+            )
+            job = Job(0, kind, body, params, deadline=started + timeout)
+            result = await self.pools[spec.name].submit(job)
+            status = result.status
+            return result
+        except ServingError as exc:
+            status = exc.status
+            raise
+        finally:
+            self.metrics.inflight.dec()
+            self.metrics.answered(name, protocol, status, time.monotonic() - started)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Model facts for /v1/models and KServe v2 metadata."""
+        spec = self.spec(name)
+        config = spec.config
+        dims = config.input_shape if config else None
+        post = config.postprocess if config else None
+        return {
+            "name": spec.name,
+            "versions": ["1"],
+            "platform": self.engines[spec.name],
+            "inputs": [tensor_metadata(v, dims if i == 0 else None) for i, v in enumerate(spec.conf.feeds)],
+            "outputs": [tensor_metadata(v, None) for v in spec.conf.fetches],
+            "image_api": bool(config and config.preprocess),
+            "output_op": post.output_op if post else None,
+            "num_classes": post.num_classes if post else None,
+            "class_names": post.class_names if post else None,
+            "ready": self.pools[spec.name].ready,
+            "workers": self.pools[spec.name].describe(),
+        }

@@ -1,0 +1,41 @@
+"""gRPC GeneralModelService: raw Request bytes go straight to a worker, Response bytes come straight back."""
+
+from __future__ import annotations
+
+import grpc
+
+from server.dataplane import DataPlane
+from server.errors import ServingError
+from server.jobs import JobKind
+
+SERVICE = "baidu.paddle_serving.predictor.general_model.GeneralModelService"
+
+
+def _status(name: str) -> grpc.StatusCode:
+    return getattr(grpc.StatusCode, name)
+
+
+def build_server(plane: DataPlane, address: str) -> grpc.aio.Server:
+    """A grpc.aio server for `plane` bound to `address` (e.g. unix:/path/grpc.sock); not started."""
+    limit = plane.settings.max_body_size
+
+    async def inference(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        model = dict(context.invocation_metadata() or ()).get("model")
+        try:
+            result = await plane.infer(model, JobKind.PADDLE_PROTO, request, {}, "grpc", context.time_remaining())
+        except ServingError as exc:
+            await context.abort(_status(exc.grpc_code), exc.message)
+        if result.status != 200:
+            context.set_code(_status(ServingError(result.status, result.message).grpc_code))
+            context.set_details(result.message)
+        return result.body
+
+    handler = grpc.unary_unary_rpc_method_handler(inference)  # no (de)serializers: bytes in, bytes out
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE, {"inference": handler, "debug": handler}),)
+    )
+    server.add_insecure_port(address)
+    return server

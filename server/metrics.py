@@ -1,0 +1,58 @@
+"""Prometheus metrics of one server (own registry, so several servers can live in one process)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from server.jobs import Job, Result
+
+_LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+_STAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0, 5.0)
+
+
+class Metrics:
+    """Requests by model/protocol/status, latency split by stage, queue depth, batch sizes, restarts."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("segserving_requests", "Requests answered", ["model", "protocol", "status"], registry=r)
+        self.latency = Histogram("segserving_request_duration_seconds", "End-to-end latency inside the server",
+                                 ["model", "protocol"], buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
+        self.stages = Histogram("segserving_stage_duration_seconds",
+                                "Time per stage: queue (incl. transfer to the worker), preprocess, inference, "
+                                "postprocess", ["model", "stage"], buckets=_STAGE_BUCKETS, registry=r)  # fmt: skip
+        self.batch_sizes = Histogram("segserving_batch_size", "Jobs per batch sent to a worker", ["model"],
+                                     buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64), registry=r)  # fmt: skip
+        self.restarts = Counter("segserving_worker_restarts", "Inference workers restarted", ["model"], registry=r)
+        self.queue_depth = Gauge("segserving_queue_depth", "Jobs waiting for a worker", ["model"], registry=r)
+        self.inflight = Gauge("segserving_inflight_requests", "Requests being handled", registry=r)
+
+    def track_queue(self, model: str, depth: Callable[[], int]) -> None:
+        self.queue_depth.labels(model).set_function(depth)
+
+    def answered(self, model: str, protocol: str, status: int, seconds: float) -> None:
+        self.requests.labels(model, protocol, str(status)).inc()
+        self.latency.labels(model, protocol).observe(seconds)
+
+    # PoolObserver
+    def result(self, model: str, job: Job, result: Result) -> None:
+        worker_time = sum(result.timings.values())
+        self.stages.labels(model, "queue").observe(max(time.monotonic() - job.enqueued - worker_time, 0.0))
+        for stage, seconds in result.timings.items():
+            self.stages.labels(model, stage).observe(seconds)
+
+    def batch(self, model: str, size: int) -> None:
+        self.batch_sizes.labels(model).observe(size)
+
+    def restart(self, model: str) -> None:
+        self.restarts.labels(model).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,80 @@
+"""Runs a configured server: workers, the HTTP app and the gRPC service on one port, graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from server.dataplane import DataPlane
+from server.grpc.service import build_server
+from server.listener import sniffing_protocol
+from server.rest.app import create_app
+from server.settings import ServerSettings
+
+log = logging.getLogger("server")
+
+
+class Runner:
+    """Owns the DataPlane, the ASGI app and the gRPC server for one process."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.plane = DataPlane(settings)
+        self.exit_code = 0
+        runtime = Path(f"{settings.workdir}_{settings.port}").absolute()
+        runtime.mkdir(parents=True, exist_ok=True)
+        self.grpc_socket = runtime / "grpc.sock"
+        self.app: FastAPI = create_app(self.plane)
+        self.app.router.lifespan_context = self._lifespan
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                host=settings.host,
+                port=settings.port,
+                http=sniffing_protocol(str(self.grpc_socket)),
+                loop="asyncio",
+                lifespan="on",
+                access_log=False,
+                timeout_graceful_shutdown=int(settings.drain_timeout_s),
+                log_config=None,
+            )
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        self.grpc_socket.unlink(missing_ok=True)
+        grpc_server = build_server(self.plane, f"unix:{self.grpc_socket}")
+        await grpc_server.start()
+        loading = asyncio.get_running_loop().create_task(self._load())
+        try:
+            yield
+        finally:
+            loading.cancel()
+            self.plane.draining = True
+            await grpc_server.stop(self.settings.drain_timeout_s)
+            await self.plane.stop()
+            self.grpc_socket.unlink(missing_ok=True)
+            log.info("server stopped")
+
+    async def _load(self) -> None:
+        """Load and warm every model while the port already answers /health (503 until ready)."""
+        try:
+            await self.plane.start()
+        except Exception as exc:  # a model that cannot load stops the server with exit code 1
+            log.error("%s", exc)
+            self.exit_code = 1
+            self.server.should_exit = True
+            return
+        names = ", ".join(f"{n} ({self.plane.engines[n]})" for n in self.plane.specs)
+        log.info("ready: serving %s on %s:%d (HTTP/1.1 + gRPC)", names, self.settings.host, self.settings.port)
+
+    def run(self) -> int:
+        """Serve until SIGINT/SIGTERM; then drain and return the exit code."""
+        self.server.run()
+        return self.exit_code

@@ -1,0 +1,1 @@
+"""Inference worker processes, their pools and dynamic batching."""

@@ -1,0 +1,177 @@
+"""Runs a batch of jobs for one model inside a worker: parse, group by input shape, infer, encode."""
+
+from __future__ import annotations
+
+import gzip
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from segcore.engines import Engine
+from segcore.repository import ModelSpec
+from server.codecs import kserve, paddle_tensor
+from server.codecs.image import ImageLimits
+from server.errors import ServingError
+from server.jobs import Job, JobKind, Result
+from server.workers.image_job import ImageJobCodec
+
+GZIP_MIN_BYTES = 512  # brpc's http_body_compress_threshold
+_ERROR_TYPES = {
+    JobKind.PADDLE_PROTO: "application/proto",
+    JobKind.PADDLE_JSON: "application/json",
+    JobKind.IMAGE: "application/json",
+    JobKind.KSERVE_V2: "application/json",
+}
+
+
+@dataclass
+class _Prepared:
+    job: Job
+    feeds: dict[str, np.ndarray]
+    finish: Callable[[dict[str, np.ndarray], dict[str, float]], tuple[bytes, str]]
+    start_us: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def batch(self) -> int:
+        return next(iter(self.feeds.values())).shape[0]
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """Decompress a gzip body, refusing (413) to inflate past `limit` bytes."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise ServingError(400, f"Content-Encoding is gzip but the body is not valid gzip: {exc}") from None
+    if len(out) > limit:
+        raise ServingError(413, f"gzip body inflates past the server's limit of {limit} bytes (--max_body_size)")
+    if not inflater.eof:
+        raise ServingError(400, "gzip body is truncated")
+    return out
+
+
+class JobHandler:
+    """Everything a worker does with a batch of jobs; transport-free and engine-agnostic."""
+
+    def __init__(self, spec: ModelSpec, engine: Engine, limits: ImageLimits, max_body_size: int = 512 * 2**20) -> None:
+        self.spec = spec
+        self.max_body_size = max_body_size
+        self.engine = engine
+        self.input_shape = spec.config.input_shape if spec.config else None
+        self.images = ImageJobCodec(spec, limits) if spec.config and spec.config.preprocess else None
+
+    def handle(self, jobs: list[Job]) -> list[Result]:
+        """One result per job, in order. Jobs whose inputs share shapes run as one engine batch."""
+        results: dict[int, Result] = {}
+        groups: dict[tuple[Any, ...], list[_Prepared]] = {}
+        now = time.monotonic()
+        for job in jobs:
+            if job.deadline < now:
+                results[job.id] = self._error(job, ServingError(504, "request deadline passed while queued"))
+                continue
+            t0 = time.perf_counter()
+            try:
+                if job.params.get("_gzip_request"):
+                    job.body = gunzip(job.body, self.max_body_size)
+                prepared = self._prepare(job)
+            except ServingError as exc:
+                results[job.id] = self._error(job, exc)
+                continue
+            prepared.timings["preprocess"] = time.perf_counter() - t0
+            key = tuple((name, a.shape[1:], a.dtype.str) for name, a in sorted(prepared.feeds.items()))
+            groups.setdefault(key, []).append(prepared)
+        for group in groups.values():
+            for batch in self._run(group):
+                results.update(batch)
+        return [results[job.id] for job in jobs]
+
+    def _run(self, group: list[_Prepared]) -> list[dict[int, Result]]:
+        feeds = {
+            name: np.concatenate([p.feeds[name] for p in group]) if len(group) > 1 else group[0].feeds[name]
+            for name in group[0].feeds
+        }
+        total = sum(p.batch for p in group)
+        t0 = time.perf_counter()
+        try:
+            outputs = self.engine.run(feeds)
+        except Exception as exc:  # engines raise their own exception types
+            error = ServingError(500, f"inference failed: {' '.join(str(exc).split())[:300]}")
+            return [{p.job.id: self._error(p.job, error)} for p in group]
+        infer = time.perf_counter() - t0
+        if len(group) > 1 and any(v.ndim == 0 or v.shape[0] != total for v in outputs.values()):
+            return [r for p in group for r in self._run([p])]  # outputs not batch-major: run one by one
+        done, offset = [], 0
+        for p in group:
+            sliced = {k: v[offset : offset + p.batch] for k, v in outputs.items()} if len(group) > 1 else outputs
+            offset += p.batch
+            p.timings["inference"] = infer
+            t1 = time.perf_counter()
+            try:
+                body, content_type = p.finish(sliced, p.timings)
+            except ServingError as exc:
+                done.append({p.job.id: self._error(p.job, exc)})
+                continue
+            headers = {}
+            if (
+                p.job.params.get("_gzip_response")
+                and len(body) >= GZIP_MIN_BYTES
+                and not content_type.startswith("image/")
+            ):
+                body, headers = gzip.compress(body, compresslevel=1), {"Content-Encoding": "gzip"}
+            p.timings["postprocess"] = time.perf_counter() - t1
+            done.append({p.job.id: Result(p.job.id, 200, body, content_type, headers=headers, timings=p.timings,
+                                          batch_size=total)})  # fmt: skip
+        return done
+
+    def _prepare(self, job: Job) -> _Prepared:
+        start_us = time.time_ns() // 1000
+        conf = self.spec.conf
+        if job.kind in (JobKind.PADDLE_PROTO, JobKind.PADDLE_JSON):
+            proto = job.kind is JobKind.PADDLE_PROTO
+            parse = paddle_tensor.parse_proto if proto else paddle_tensor.parse_json
+            request = parse(job.body, conf, self.input_shape)
+            encode = paddle_tensor.response_proto if proto else paddle_tensor.response_json
+            content_type = "application/proto" if proto else "application/json"
+
+            def finish_tensor(outputs: dict[str, np.ndarray], _: dict[str, float]) -> tuple[bytes, str]:
+                return encode(outputs, request, (start_us, time.time_ns() // 1000)), content_type
+
+            return _Prepared(job, request.feeds, finish_tensor, start_us)
+        if job.kind is JobKind.KSERVE_V2:
+            request, request_id = kserve.parse_request(job.body, conf)
+            self._check_shape(request.feeds)
+
+            def finish_v2(outputs: dict[str, np.ndarray], _: dict[str, float]) -> tuple[bytes, str]:
+                return kserve.response(self.spec.name, outputs, request, request_id), "application/json"
+
+            return _Prepared(job, request.feeds, finish_v2, start_us)
+        if self.images is None:
+            raise ServingError(
+                400, f"model {self.spec.name!r} has no preprocessing config (converted without deploy.yaml): "
+                "use the tensor APIs"
+            )  # fmt: skip
+        feeds, finish = self.images.prepare(job)
+        return _Prepared(job, feeds, finish, start_us)
+
+    def _check_shape(self, feeds: dict[str, np.ndarray]) -> None:
+        if self.input_shape is None or len(feeds) != 1:
+            return
+        array = next(iter(feeds.values()))
+        dims = self.input_shape
+        if array.ndim != len(dims) or any(d is not None and d != a for d, a in zip(dims, array.shape, strict=False)):
+            raise ServingError(400, f"input shape {list(array.shape)} does not fit the model input "
+                                    f"{['?' if d is None else d for d in dims]}")  # fmt: skip
+
+    def _error(self, job: Job, error: ServingError) -> Result:
+        if job.kind is JobKind.PADDLE_PROTO:
+            body = paddle_tensor.error_proto(error)
+        elif job.kind is JobKind.PADDLE_JSON:
+            body = paddle_tensor.error_json(error)
+        else:
+            body = kserve.error(error.message)
+        return Result(job.id, error.status, body, _ERROR_TYPES[job.kind], message=error.message)

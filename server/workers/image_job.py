@@ -1,0 +1,137 @@
+"""The image API's work inside a worker: options, decode + preprocess, then postprocess + encode."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from segcore.pipeline import SegmentationPipeline
+from segcore.postprocess import InvalidOutput, postprocess
+from segcore.repository import ModelSpec
+from segcore.transforms import InvalidImage
+from server.codecs import image as codec
+from server.errors import ServingError
+from server.jobs import Job
+
+OUTPUTS = ("label", "probability", "alpha", "overlay", "json")
+Finish = Callable[[dict[str, np.ndarray], dict[str, float]], tuple[bytes, str]]
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """Query options of POST /v1/models/{name}/segment."""
+
+    output: str = "label"
+    class_id: int | None = None
+    format: str = "png"
+    alpha: float = 0.5
+    quality: int = 90
+    probability: bool = False
+
+    @classmethod
+    def parse(cls, params: dict[str, str]) -> ImageOptions:
+        known = {"output", "class_id", "format", "alpha", "quality", "probability"}
+        unknown = sorted(k for k in set(params) - known if not k.startswith("_"))
+        if unknown:
+            raise ServingError(400, f"unknown query option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        output = params.get("output", "label")
+        if output not in OUTPUTS:
+            raise ServingError(400, f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+        fmt = params.get("format", "png")
+        if fmt not in ("png", "jpeg"):
+            raise ServingError(400, f"format must be png or jpeg, got {fmt!r}")
+        try:
+            class_id = int(params["class_id"]) if "class_id" in params else None
+            alpha = float(params.get("alpha", 0.5))
+            quality = int(params.get("quality", 90))
+        except ValueError as exc:
+            raise ServingError(400, f"bad numeric query option: {exc}") from None
+        if not 0.0 <= alpha <= 1.0 or not 1 <= quality <= 100:
+            raise ServingError(400, "alpha must be in [0, 1] and quality in [1, 100]")
+        flag = params.get("probability", "false").lower()
+        if flag not in ("true", "false", "1", "0"):
+            raise ServingError(400, f"probability must be true or false, got {flag!r}")
+        return cls(output, class_id, fmt, alpha, quality, flag in ("true", "1"))
+
+    @property
+    def wants_scores(self) -> bool:
+        return self.output in ("probability", "alpha") or (self.output == "json" and self.probability)
+
+
+class ImageJobCodec:
+    """Turns an image job into feeds, and the model's output back into the requested encoding."""
+
+    def __init__(self, spec: ModelSpec, limits: codec.ImageLimits) -> None:
+        assert spec.config is not None and spec.config.postprocess is not None
+        self.spec = spec
+        self.post = spec.config.postprocess
+        self.limits = limits
+        self.preprocess = SegmentationPipeline.preprocessor_for(spec.config)
+        self.num_classes = self.post.num_classes or (len(self.post.class_names) if self.post.class_names else None)
+
+    def _class_id(self, options: ImageOptions) -> int:
+        if options.class_id is None:
+            if self.num_classes == 2:
+                return 1
+            raise ServingError(400, "this model has more than two classes: give class_id for a probability map")
+        if self.num_classes is not None and not 0 <= options.class_id < self.num_classes:
+            raise ServingError(400, f"class_id must be in [0, {self.num_classes - 1}], got {options.class_id}")
+        return options.class_id
+
+    def prepare(self, job: Job) -> tuple[dict[str, np.ndarray], Finish]:
+        options = ImageOptions.parse(job.params)
+        if options.wants_scores:
+            if self.post.output_op == "argmax":
+                raise ServingError(400, "this model outputs labels only (argmax export): no probabilities")
+            class_id = self._class_id(options)
+        try:
+            image = codec.decode_image(job.body, self.limits)
+        except codec.ImageError as exc:
+            raise ServingError(exc.status, str(exc)) from None
+        try:
+            tensor, trans_info = self.preprocess(image)
+        except (InvalidImage, ValueError) as exc:
+            raise ServingError(400, f"image cannot be preprocessed for this model: {exc}") from None
+
+        def finish(outputs: dict[str, np.ndarray], timings: dict[str, float]) -> tuple[bytes, str]:
+            try:
+                result = postprocess(outputs[self.post.output_name][0], self.post, trans_info, options.wants_scores)
+            except InvalidOutput as exc:
+                raise ServingError(500, str(exc)) from None
+            if options.output == "label":
+                return codec.label_png(result.label_map), "image/png"
+            if options.output in ("probability", "alpha"):
+                assert result.scores is not None
+                return codec.probability_png(result.scores[class_id]), "image/png"
+            if options.output == "overlay":
+                blended = codec.overlay(image, result.label_map, options.alpha)
+                if options.format == "jpeg":
+                    return codec.encode_jpeg(blended, options.quality), "image/jpeg"
+                return codec.encode_png(blended), "image/png"
+            return self._json(image, result, options, timings, class_id if options.probability else None)
+
+        return {self.spec.config.input_name: tensor[None]}, finish
+
+    def _json(self, image: np.ndarray, result, options: ImageOptions, timings: dict[str, float],
+              class_id: int | None) -> tuple[bytes, str]:  # fmt: skip
+        t0 = time.perf_counter()
+        doc = {
+            "model": self.spec.name,
+            "width": int(image.shape[1]),
+            "height": int(image.shape[0]),
+            "num_classes": self.num_classes,
+            "class_names": self.post.class_names,
+            "classes_present": np.unique(result.label_map).tolist(),
+            "label_map": base64.b64encode(codec.label_png(result.label_map)).decode("ascii"),
+        }
+        if class_id is not None:
+            doc["probability_class"] = class_id
+            doc["probability"] = base64.b64encode(codec.probability_png(result.scores[class_id])).decode("ascii")
+        spent = dict(timings, postprocess=time.perf_counter() - t0)
+        doc["timings_ms"] = {k: round(v * 1000, 3) for k, v in spent.items()}
+        return orjson.dumps(doc), "application/json"

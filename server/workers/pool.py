@@ -1,0 +1,238 @@
+"""Front-side view of one model's workers: a bounded queue, dynamic batching, dispatch, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from server.errors import ServingError
+from server.jobs import Job, Result
+from server.workers import channel
+from server.workers.process import WorkerFailed, WorkerReady, WorkerSpec, worker_main
+
+log = logging.getLogger("server.pool")
+PIPELINE_DEPTH = 2  # batches in flight per worker: the next one waits in the socket while one runs
+RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+class PoolObserver(Protocol):
+    """Receives what a pool does, for metrics."""
+
+    def result(self, model: str, job: Job, result: Result) -> None: ...
+    def batch(self, model: str, size: int) -> None: ...
+    def restart(self, model: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """Dynamic batching and admission limits of one model."""
+
+    batch_size: int = 8
+    batch_timeout_s: float = 0.0
+    max_queue: int = 256
+
+
+@dataclass
+class _Pending:
+    job: Job
+    future: asyncio.Future[Result]
+
+
+@dataclass
+class _Worker:
+    spec: WorkerSpec
+    process: multiprocessing.process.BaseProcess | None = None
+    writer: asyncio.StreamWriter | None = None
+    ready: WorkerReady | None = None
+    batches: deque[list[_Pending]] = field(default_factory=deque)
+    reader_task: asyncio.Task[None] | None = None
+    failures: int = 0
+
+
+class ModelWorkers:
+    """Owns N worker processes for one model and feeds them batches from one bounded queue."""
+
+    def __init__(self, name: str, specs: list[WorkerSpec], policy: BatchPolicy, observer: PoolObserver) -> None:
+        self.name = name
+        self.policy = policy
+        self._observer = observer
+        self._workers = [_Worker(spec) for spec in specs]
+        self._queue: deque[_Pending] = deque()
+        self._ids = itertools.count(1)
+        self._timer: asyncio.TimerHandle | None = None
+        self._closing = False
+        self._started = asyncio.Event()
+
+    # ----- lifecycle -----
+    async def start(self) -> None:
+        """Start every worker; returns when all are warmed up. RuntimeError if one cannot load."""
+        results = await asyncio.gather(*(self._spawn(w) for w in self._workers))
+        failures = [r for r in results if r]
+        if failures:
+            raise RuntimeError(f"model {self.name!r}: {failures[0]}")
+        self._started.set()
+
+    async def _spawn(self, worker: _Worker) -> str | None:
+        front, back = socket.socketpair()
+        ctx = multiprocessing.get_context("spawn")
+        worker.process = ctx.Process(target=worker_main, args=(back, worker.spec), daemon=True,
+                                     name=f"worker-{self.name}-{worker.spec.index}")  # fmt: skip
+        worker.process.start()
+        back.close()
+        reader, worker.writer = await asyncio.open_connection(sock=front, limit=2**20)
+        try:
+            first = await channel.read_message(reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            first = WorkerFailed(f"worker exited with code {await self._join(worker)} while loading")
+        if isinstance(first, WorkerFailed):
+            await self._close(worker)
+            return first.message
+        worker.ready = first
+        log.info("model %s worker %d ready: pid %d, engine %s on %s", self.name, worker.spec.index, first.pid,
+                 first.engine, first.device)  # fmt: skip
+        worker.failures = 0
+        worker.reader_task = asyncio.get_running_loop().create_task(self._read(worker, reader))
+        self._dispatch()
+        return None
+
+    async def _join(self, worker: _Worker) -> int | None:
+        assert worker.process is not None
+        await asyncio.get_running_loop().run_in_executor(None, worker.process.join, 5)
+        return worker.process.exitcode
+
+    async def _close(self, worker: _Worker) -> None:
+        if worker.writer is not None:
+            worker.writer.close()
+            with contextlib.suppress(ConnectionError):
+                await worker.writer.wait_closed()
+        worker.writer, worker.ready = None, None
+        if worker.process is not None and worker.process.is_alive():
+            await self._join(worker)
+            if worker.process.is_alive():
+                worker.process.kill()
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop taking jobs, let queued and in-flight ones finish (up to grace_s), then stop the workers."""
+        self._closing = True
+        deadline = time.monotonic() + grace_s
+        while (self._queue or any(w.batches for w in self._workers)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for pending in self._queue:
+            self._fail(pending, ServingError(503, "server is shutting down"))
+        self._queue.clear()
+        for worker in self._workers:
+            if worker.reader_task:
+                worker.reader_task.cancel()
+            await self._close(worker)
+
+    # ----- state -----
+    @property
+    def ready(self) -> bool:
+        return self._started.is_set() and not self._closing and any(w.ready for w in self._workers)
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    def describe(self) -> list[dict[str, object]]:
+        return [{"index": w.spec.index, "ready": w.ready is not None, "pid": w.ready.pid if w.ready else None,
+                 "engine": w.ready.engine if w.ready else w.spec.engine,
+                 "device": w.ready.device if w.ready else None} for w in self._workers]  # fmt: skip
+
+    # ----- requests -----
+    async def submit(self, job: Job) -> Result:
+        """Queue a job and wait for its result (ServingError on overload, deadline or worker failure)."""
+        if self._closing:
+            raise ServingError(503, "server is shutting down")
+        if not self.ready:
+            raise ServingError(503, f"model {self.name!r} is not ready", retry_after=1.0)
+        if len(self._queue) >= self.policy.max_queue:
+            raise ServingError(429, f"model {self.name!r} queue is full ({self.policy.max_queue})", retry_after=0.1)
+        job.id = next(self._ids)
+        job.enqueued = time.monotonic()
+        pending = _Pending(job, asyncio.get_running_loop().create_future())
+        self._queue.append(pending)
+        self._dispatch()
+        timeout = job.deadline - time.monotonic()
+        try:
+            return await asyncio.wait_for(asyncio.shield(pending.future), timeout=max(timeout, 0.0))
+        except TimeoutError:
+            self._fail(pending, ServingError(504, "request deadline exceeded"))
+            raise ServingError(504, f"request deadline exceeded ({job.deadline - job.enqueued:.3f} s)") from None
+
+    def _take_batch(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        while self._queue and len(batch) < self.policy.batch_size:
+            pending = self._queue.popleft()
+            if not pending.future.done():
+                batch.append(pending)
+        return batch
+
+    def _dispatch(self) -> None:
+        """Send queued jobs to the least-loaded worker with room. An idle worker holds a short batch
+        open until batch_timeout; a busy one gets the next batch at once, so it never waits on the front."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._queue:
+            ready = [w for w in self._workers if w.ready and len(w.batches) < PIPELINE_DEPTH]
+            if not ready:
+                return
+            worker = min(ready, key=lambda w: len(w.batches))
+            wait = self.policy.batch_timeout_s - (time.monotonic() - self._queue[0].job.enqueued)
+            if not worker.batches and len(self._queue) < self.policy.batch_size and wait > 0:
+                self._timer = asyncio.get_running_loop().call_later(wait, self._dispatch)
+                return
+            batch = self._take_batch()
+            if not batch:
+                return
+            worker.batches.append(batch)
+            assert worker.writer is not None
+            worker.writer.write(channel.encode([p.job for p in batch]))
+
+    async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                results: list[Result] = await channel.read_message(reader)
+                batch = worker.batches.popleft()
+                self._observer.batch(self.name, len(batch))
+                for pending, result in zip(batch, results, strict=True):
+                    self._observer.result(self.name, pending.job, result)
+                    if not pending.future.done():
+                        pending.future.set_result(result)
+                self._dispatch()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            if not self._closing:
+                await self._on_death(worker)
+
+    async def _on_death(self, worker: _Worker) -> None:
+        code = await self._join(worker)
+        log.error("model %s worker %d died (exit code %s); restarting", self.name, worker.spec.index, code)
+        error = ServingError(500, f"inference worker died (exit code {code}) while running this request")
+        while worker.batches:
+            for pending in worker.batches.popleft():
+                self._fail(pending, error)
+        await self._close(worker)
+        self._observer.restart(self.name)
+        while not self._closing:
+            message = await self._spawn(worker)
+            if message is None:
+                return
+            delay = RESTART_BACKOFF_S[min(worker.failures, len(RESTART_BACKOFF_S) - 1)]
+            worker.failures += 1
+            log.error("model %s worker %d failed to restart: %s; retrying in %.1fs", self.name,
+                      worker.spec.index, message, delay)  # fmt: skip
+            await asyncio.sleep(delay)
+
+    @staticmethod
+    def _fail(pending: _Pending, error: ServingError) -> None:
+        if not pending.future.done():
+            pending.future.set_exception(error)

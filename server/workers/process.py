@@ -1,0 +1,99 @@
+"""The inference worker process: loads one model on one engine, warms it up, then serves job batches."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from segcore.engines import EngineOptions, create_engine
+from segcore.repository import load_spec
+from segcore.samples import shaped_feeds, synthetic_image
+from server.codecs.image import ImageLimits
+from server.jobs import Job, JobKind
+from server.workers import channel
+from server.workers.handler import JobHandler
+
+log = logging.getLogger("server.worker")
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs, picklable for the spawn start method."""
+
+    model_dir: str
+    model_name: str
+    engine: str
+    options: EngineOptions
+    limits: ImageLimits
+    index: int
+    max_body_size: int = 512 * 2**20
+
+
+@dataclass(frozen=True)
+class WorkerReady:
+    pid: int
+    engine: str
+    device: str
+
+
+@dataclass(frozen=True)
+class WorkerFailed:
+    message: str
+
+
+def _warm_up(handler: JobHandler) -> None:
+    """Run the path a real request takes once, so the first request pays no lazy initialisation."""
+    if handler.images is not None:
+        import cv2
+
+        _, encoded = cv2.imencode(".png", synthetic_image(240, 320, 0))
+        result = handler.handle([Job(0, JobKind.IMAGE, encoded.tobytes())])[0]
+        if result.status != 200:
+            raise RuntimeError(f"warm-up request failed: {result.message}")
+        return
+    dims = {}
+    if handler.input_shape:
+        dims[handler.spec.conf.feeds[0].name] = [-1 if d is None else d for d in handler.input_shape]
+    handler.engine.run(shaped_feeds(handler.spec.conf, dims))
+
+
+def worker_main(sock: socket.socket, spec: WorkerSpec) -> None:
+    """Entry point of the worker process. The front stops it by closing the channel."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the front drains first, then closes our channel
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s worker[{spec.model_name}#{spec.index}] %(message)s")
+    try:
+        model = load_spec(Path(spec.model_dir), spec.model_name)
+        if model.config is None and spec.engine == "onnxruntime":
+            raise ValueError("onnxruntime needs segserving.yaml with an ONNX copy; convert the model with SegServing")
+        engine = _engine(model, spec)
+        handler = JobHandler(model, engine, spec.limits, spec.max_body_size)
+        _warm_up(handler)
+    except Exception as exc:  # any load failure is reported, not raised into multiprocessing
+        channel.send(sock, WorkerFailed(f"{type(exc).__name__}: {exc}"))
+        return
+    device = "cpu" if spec.options.device == "cpu" else f"gpu:{spec.options.gpu_id}"
+    channel.send(sock, WorkerReady(os.getpid(), engine.name, device))
+    while True:
+        try:
+            jobs = channel.recv(sock)
+        except (EOFError, ConnectionError):
+            return
+        channel.send(sock, handler.handle(jobs))
+
+
+def _engine(model, spec: WorkerSpec):
+    if model.config is not None:
+        return create_engine(model.server_dir, model.config, spec.engine, spec.options)
+    # A plain Paddle Serving serving_server dir: Paddle Inference on the files found by suffix.
+    from convert.loader import locate
+    from segcore.engines.paddle_inference import PaddleEngine
+
+    source = locate(model.server_dir, None, None)
+    if source.params_file is None:
+        raise ValueError(f"{model.server_dir}: uncombined parameters; convert it with `python -m convert` first")
+    return PaddleEngine(source.program_file, source.params_file, spec.options)

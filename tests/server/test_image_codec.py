@@ -1,0 +1,431 @@
+"""server.codecs.image on real images encoded in the test with cv2 and Pillow."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import tracemalloc
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from server.codecs.image import (
+    SUPPORTED_FORMATS,
+    ImageError,
+    ImageLimits,
+    cutout,
+    decode_image,
+    encode_jpeg,
+    encode_png,
+    label_png,
+    overlay,
+    palette,
+    probability_png,
+    sniff_format,
+)
+
+RNG = np.random.default_rng(0)
+NOISE = RNG.integers(0, 256, (37, 53, 3), dtype=np.uint8)  # odd sizes catch stride and row-padding bugs
+RED = np.zeros((16, 24, 3), np.uint8)
+RED[:, :, 2] = 255
+DEFAULT_LIMITS = ImageLimits()
+
+
+def cv2_bytes(ext: str, array: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
+    ok, buf = cv2.imencode(ext, array, list(params))
+    assert ok
+    return buf.tobytes()
+
+
+def pil_bytes(array_rgb: np.ndarray, fmt: str, **options: object) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array_rgb).save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def handmade_png(width: int, height: int, idat: bytes) -> bytes:
+    """8-bit gray PNG whose IHDR claims width x height, whatever the IDAT holds."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+LOSSLESS = {
+    "PNG": lambda a: cv2_bytes(".png", a),
+    "BMP": lambda a: cv2_bytes(".bmp", a),
+    "WEBP": lambda a: cv2_bytes(".webp", a, (cv2.IMWRITE_WEBP_QUALITY, 101)),  # > 100: lossless (VP8L)
+}
+ENCODERS = {"JPEG": lambda a: cv2_bytes(".jpg", a, (cv2.IMWRITE_JPEG_QUALITY, 95)), **LOSSLESS}
+
+
+def decode_unchanged(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def expect_error(data: bytes, status: int, *fragments: str, limits: ImageLimits = DEFAULT_LIMITS) -> ImageError:
+    with pytest.raises(ImageError) as info:
+        decode_image(data, limits)
+    assert info.value.status == status
+    for fragment in fragments:
+        assert fragment in str(info.value)
+    return info.value
+
+
+# -- sniffing and decoding -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", SUPPORTED_FORMATS)
+def test_sniff_supported(fmt: str) -> None:
+    assert sniff_format(ENCODERS[fmt](NOISE)) == fmt
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"hello world", b"BMW is a car brand, not a bitmap", pil_bytes(NOISE, "GIF"), pil_bytes(NOISE, "TIFF")],
+)
+def test_sniff_other(data: bytes) -> None:
+    assert sniff_format(data) is None
+
+
+@pytest.mark.parametrize("fmt", SUPPORTED_FORMATS)
+def test_pure_red_stays_bgr(fmt: str) -> None:
+    image = decode_image(ENCODERS[fmt](RED))
+    assert image.dtype == np.uint8 and image.shape == (16, 24, 3)
+    if fmt == "JPEG":
+        assert np.abs(image.astype(int) - [0, 0, 255]).max() <= 2
+    else:
+        assert (image == [0, 0, 255]).all()
+
+
+@pytest.mark.parametrize("fmt", sorted(LOSSLESS))
+def test_lossless_round_trip(fmt: str) -> None:
+    np.testing.assert_array_equal(decode_image(LOSSLESS[fmt](NOISE)), NOISE)
+
+
+def test_jpeg_round_trip_is_close() -> None:
+    smooth = cv2.GaussianBlur(NOISE, (9, 9), 3)
+    image = decode_image(cv2_bytes(".jpg", smooth, (cv2.IMWRITE_JPEG_QUALITY, 100)))
+    assert image.shape == smooth.shape
+    assert np.abs(image.astype(int) - smooth).mean() < 2
+
+
+@pytest.mark.parametrize(
+    "options", [{"quality": 80}, {"lossless": True}, {"quality": 80, "alpha": True}], ids=["VP8", "VP8L", "VP8X"]
+)
+def test_webp_chunk_kinds(options: dict[str, object]) -> None:
+    rgb = np.ascontiguousarray(RED[:, :, ::-1])
+    if options.pop("alpha", False):
+        rgb = np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)])
+    data = pil_bytes(rgb, "WEBP", **options)
+    image = decode_image(data)
+    assert image.shape == (16, 24, 3)
+    assert np.abs(image.astype(int) - [0, 0, 255]).max() <= 4
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP"])
+def test_gray_expands_to_three_equal_channels(fmt: str) -> None:
+    gray = NOISE[:, :, 0] if fmt != "JPEG" else cv2.GaussianBlur(NOISE[:, :, 0], (9, 9), 3)
+    data = pil_bytes(gray, fmt)
+    image = decode_image(data)
+    assert image.shape == (37, 53, 3)
+    assert (image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 1] == image[:, :, 2]).all()
+    if fmt != "JPEG":
+        np.testing.assert_array_equal(image[:, :, 0], gray)
+
+
+def test_rgba_png_drops_alpha() -> None:
+    bgra = np.dstack([NOISE, RNG.integers(0, 256, NOISE.shape[:2], dtype=np.uint8)])
+    np.testing.assert_array_equal(decode_image(cv2_bytes(".png", bgra)), NOISE)
+
+
+def test_palette_png_expands() -> None:
+    data = pil_bytes(np.ascontiguousarray(RED[:, :, ::-1]), "PNG")
+    data = pil_bytes(np.asarray(Image.open(io.BytesIO(data)).convert("P")), "PNG")
+    assert decode_image(data).shape == (16, 24, 3)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16bit_png_becomes_8bit_bgr(channels: int) -> None:
+    levels = NOISE if channels == 3 else NOISE[:, :, 0]
+    wide = levels.astype(np.uint16) * 257  # 8-bit value v stored as v * 257: v under any 16 -> 8 bit scaling
+    image = decode_image(cv2_bytes(".png", wide))
+    assert image.dtype == np.uint8 and image.shape == (37, 53, 3)
+    np.testing.assert_array_equal(image, NOISE if channels == 3 else np.dstack([levels] * 3))
+
+
+def test_jpeg_exif_orientation_applied() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    data = pil_bytes(np.ascontiguousarray(RED[:, :, ::-1]), "JPEG", exif=exif)
+    assert decode_image(data).shape == (24, 16, 3)
+
+
+def test_jpeg_with_bytes_after_eoi_decodes() -> None:
+    data = cv2_bytes(".jpg", RED)
+    for tail in (b"\x00" * 64, b"appended trailer \xff\xd8 data"):
+        assert decode_image(data + tail).shape == (16, 24, 3)
+
+
+def test_limits_allow_images_at_the_limit() -> None:
+    image = decode_image(cv2_bytes(".png", NOISE), ImageLimits(max_pixels=37 * 53, max_side=53))
+    assert image.shape == (37, 53, 3)
+
+
+# -- errors ----------------------------------------------------------------------------------------------------------
+
+
+def test_empty_body() -> None:
+    expect_error(b"", 400, "empty")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [pil_bytes(NOISE, "GIF"), pil_bytes(NOISE, "TIFF"), b"plain text, not an image\n"],
+    ids=["gif", "tiff", "text"],
+)
+def test_unsupported_format(data: bytes) -> None:
+    expect_error(data, 415, "unsupported image format", "JPEG, PNG, WEBP, BMP")
+
+
+@pytest.mark.parametrize("fmt", SUPPORTED_FORMATS)
+def test_truncated(fmt: str) -> None:
+    data = ENCODERS[fmt](NOISE)
+    for size in (len(data) // 2, len(data) - 1):
+        expect_error(data[:size], 400, f"truncated {fmt} image")
+
+
+@pytest.mark.parametrize("fmt", SUPPORTED_FORMATS)
+def test_truncated_inside_header(fmt: str) -> None:
+    expect_error(ENCODERS[fmt](NOISE)[:20], 400, f"truncated {fmt} image")
+
+
+def test_corrupt_png_data_after_valid_header() -> None:
+    garbage = RNG.integers(0, 256, 200, dtype=np.uint8).tobytes()
+    expect_error(handmade_png(10, 10, garbage), 400, "corrupt PNG image")
+
+
+def test_corrupt_png_checksum() -> None:
+    data = bytearray(cv2_bytes(".png", NOISE))
+    idat = data.find(b"IDAT")
+    data[idat + 10] ^= 0xFF
+    expect_error(bytes(data), 400, "corrupt PNG image")
+
+
+def test_corrupt_jpeg_segments() -> None:
+    data = b"\xff\xd8" + b"\xff\xe0\x00\x06JFIF" + b"garbage where the next marker belongs" + b"\xff\xd9"
+    expect_error(data, 400, "corrupt JPEG image")
+
+
+def test_png_first_chunk_not_ihdr() -> None:
+    data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"tEXt", b"comment\x00text" + bytes(20)) + png_chunk(b"IEND", b"")
+    expect_error(data, 400, "corrupt PNG image", "IHDR")
+
+
+def test_zero_size_header() -> None:
+    expect_error(handmade_png(0, 10, zlib.compress(b"")), 400, "corrupt PNG image", "0x10")
+
+
+def test_decompression_bomb_rejected_from_header() -> None:
+    data = handmade_png(30_000, 30_000, zlib.compress(b"\x00" * 30_001))
+    assert len(data) < 200
+    tracemalloc.start()
+    try:
+        expect_error(data, 413, "30000x30000", "20000")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_pixel_limit() -> None:
+    expect_error(cv2_bytes(".png", NOISE), 413, "53x37", "1000 pixels", limits=ImageLimits(max_pixels=1000))
+
+
+@pytest.mark.parametrize("fmt", SUPPORTED_FORMATS)
+def test_side_limit_from_each_header(fmt: str) -> None:
+    expect_error(ENCODERS[fmt](NOISE), 413, "53x37", "50 pixels per side", limits=ImageLimits(max_side=50))
+
+
+def test_limits_beyond_opencv_rejected() -> None:
+    with pytest.raises(ValueError, match="image limits"):
+        ImageLimits(max_pixels=2**31)
+    with pytest.raises(ValueError, match="image limits"):
+        ImageLimits(max_side=0)
+
+
+def test_image_error_pickles_with_status() -> None:
+    error = pickle.loads(pickle.dumps(ImageError("too big", 413)))
+    assert isinstance(error, ValueError) and str(error) == "too big" and error.status == 413
+
+
+# -- encoders --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "array",
+    [NOISE[:, :, 0], NOISE, np.dstack([NOISE, NOISE[:, :, :1]]), NOISE[:, :, 0].astype(np.uint16) * 250],
+    ids=["gray", "bgr", "bgra", "gray16"],
+)
+def test_encode_png_round_trip(array: np.ndarray) -> None:
+    data = encode_png(array)
+    assert data.startswith(b"\x89PNG")
+    decoded = decode_unchanged(data)
+    assert decoded.dtype == array.dtype
+    np.testing.assert_array_equal(decoded, array)
+
+
+def test_encode_png_non_contiguous() -> None:
+    view = NOISE[::2, ::-1]
+    np.testing.assert_array_equal(decode_unchanged(encode_png(view)), view)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [NOISE.astype(np.float32), NOISE[:, :, :2], NOISE.astype(np.uint16), np.zeros((0, 5), np.uint8)],
+    ids=["float", "2ch", "bgr16", "empty"],
+)
+def test_encode_png_rejects(array: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        encode_png(array)
+
+
+def test_encode_jpeg() -> None:
+    data = encode_jpeg(RED, quality=80)
+    assert sniff_format(data) == "JPEG"
+    assert np.abs(decode_image(data).astype(int) - [0, 0, 255]).max() <= 2
+    assert len(encode_jpeg(NOISE, quality=10)) < len(encode_jpeg(NOISE, quality=95))
+    with pytest.raises(ValueError):
+        encode_jpeg(np.dstack([NOISE, NOISE[:, :, :1]]))
+
+
+def test_label_png_8bit_round_trip() -> None:
+    labels = RNG.integers(0, 256, (37, 53)).astype(np.int64)
+    decoded = decode_unchanged(label_png(labels))
+    assert decoded.dtype == np.uint8 and decoded.shape == labels.shape
+    np.testing.assert_array_equal(decoded, labels)
+
+
+def test_label_png_16bit_round_trip() -> None:
+    labels = RNG.integers(0, 300, (37, 53)).astype(np.int32)
+    labels[0, 0] = 65535
+    decoded = decode_unchanged(label_png(labels))
+    assert decoded.dtype == np.uint16 and decoded.shape == labels.shape
+    np.testing.assert_array_equal(decoded, labels)
+
+
+def test_label_png_uint16_input_with_small_ids_is_8bit() -> None:
+    labels = np.array([[0, 1], [2, 255]], np.uint16)
+    decoded = decode_unchanged(label_png(labels))
+    assert decoded.dtype == np.uint8
+    np.testing.assert_array_equal(decoded, labels)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array([[0, -1]]), np.array([[0, 65536]]), np.zeros((2, 2), np.float32), np.zeros((2, 2, 1), np.uint8)],
+    ids=["negative", "over16bit", "float", "3d"],
+)
+def test_label_png_rejects(labels: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        label_png(labels)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_probability_png(dtype: type) -> None:
+    prob = np.array([[0.0, 1.0, 0.2, 0.6], [-0.3, 1.6, 0.004, np.nan]], dtype)
+    decoded = decode_unchanged(probability_png(prob))
+    assert decoded.dtype == np.uint8 and decoded.shape == (2, 4)
+    np.testing.assert_array_equal(decoded, [[0, 255, 51, 153], [0, 255, 1, 0]])
+
+
+def test_probability_png_non_contiguous() -> None:
+    prob = RNG.random((3, 20, 30))
+    view = prob[1, ::2, ::-1]
+    np.testing.assert_array_equal(decode_unchanged(probability_png(view)), np.rint(view * 255))
+
+
+# -- palette, overlay, cutout ----------------------------------------------------------------------------------------
+
+
+def reference_palette(num_classes: int) -> list[list[int]]:
+    """The bit-interleave loop exactly as PaddleSeg's colour map describes it, black entry dropped."""
+    colours = []
+    for i in range(num_classes + 1):
+        rgb, j, lab = [0, 0, 0], 0, i
+        while lab:
+            for channel in range(3):
+                rgb[channel] |= ((lab >> channel) & 1) << (7 - j)
+            j += 1
+            lab >>= 3
+        colours.append(rgb)
+    return colours[1:]
+
+
+def test_palette() -> None:
+    colours = palette(300)
+    assert colours.dtype == np.uint8 and colours.shape == (300, 3)
+    assert colours[:3].tolist() == [[128, 0, 0], [0, 128, 0], [128, 128, 0]]
+    assert colours.tolist() == reference_palette(300)
+    assert palette(0).shape == (0, 3)
+
+
+def test_palette_returns_a_private_copy() -> None:
+    palette(4)[0] = 7
+    assert palette(4)[0].tolist() == [128, 0, 0]
+
+
+def test_overlay_half_alpha() -> None:
+    image = np.empty((4, 5, 3), np.uint8)
+    image[:] = (10, 20, 30)
+    labels = np.zeros((4, 5), np.int32)
+    labels[1, 2], labels[3, 4] = 1, 2
+    out = overlay(image, labels, alpha=0.5)
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    # class 0 = RGB (128, 0, 0) = BGR (0, 0, 128): (10/2, 20/2, (30 + 128)/2)
+    assert out[0, 0].tolist() == [5, 10, 79]
+    # class 1 = RGB (0, 128, 0) = BGR (0, 128, 0)
+    assert out[1, 2].tolist() == [5, 74, 15]
+    # class 2 = RGB (128, 128, 0) = BGR (0, 128, 128)
+    assert out[3, 4].tolist() == [5, 74, 79]
+
+
+def test_overlay_alpha_ends_and_custom_colours() -> None:
+    labels = RNG.integers(0, 2, NOISE.shape[:2]).astype(np.uint8)
+    colours = np.array([[255, 0, 0], [0, 0, 255]], np.uint8)  # RGB red, blue
+    np.testing.assert_array_equal(overlay(NOISE, labels, alpha=0.0, colors=colours), NOISE)
+    solid = overlay(NOISE, labels, alpha=1.0, colors=colours)
+    np.testing.assert_array_equal(solid, colours[:, ::-1][labels])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"label_map": np.zeros((37, 52), np.uint8)},
+        {"label_map": np.full((37, 53), 2, np.uint8), "colors": palette(2)},
+        {"label_map": np.full((37, 53), -1, np.int32)},
+        {"label_map": np.zeros((37, 53), np.uint8), "alpha": 1.5},
+        {"label_map": np.zeros((37, 53), np.uint8), "colors": np.zeros((3, 4), np.uint8)},
+    ],
+    ids=["shape", "id-over-colours", "negative", "alpha", "colour-shape"],
+)
+def test_overlay_rejects(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        overlay(NOISE, **kwargs)
+
+
+def test_cutout() -> None:
+    alpha = np.linspace(0.0, 1.0, NOISE.shape[0] * NOISE.shape[1]).reshape(NOISE.shape[:2])
+    out = cutout(NOISE, alpha)
+    assert out.dtype == np.uint8 and out.shape == (37, 53, 4)
+    np.testing.assert_array_equal(out[:, :, :3], NOISE)
+    np.testing.assert_array_equal(out[:, :, 3], np.rint(alpha * 255))
+    np.testing.assert_array_equal(decode_unchanged(encode_png(out)), out)
+    with pytest.raises(ValueError):
+        cutout(NOISE, alpha[:-1])
