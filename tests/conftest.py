@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,28 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+for shared in (ROOT / "tests", ROOT / "tests" / "server"):  # helpers.py, modelbuilder.py, servers.py
+    sys.path.insert(0, str(shared))
 
+from helpers import child_env, run_convert  # noqa: E402
 from modelbuilder import LEGACY_KINDS  # noqa: E402
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """Environment for child processes that import this checkout."""
-    env = dict(os.environ, **extra)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return env
-
-
-def run_convert(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m convert ARGS` in a child process, output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "convert", *map(str, args)],
-        cwd=cwd,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,18 @@
-"""gRPC GeneralModelService: raw Request bytes go straight to a worker, Response bytes come straight back."""
+"""gRPC services: Paddle Serving's GeneralModelService (raw Request bytes straight to a worker, Response bytes
+straight back) and SegServing's image-level Segmentation service."""
 
 from __future__ import annotations
 
 import grpc
+from google.protobuf.message import DecodeError
 
+from segcore.proto.segmentation_pb2 import SegmentRequest
 from server.dataplane import DataPlane
 from server.errors import ServingError
 from server.jobs import JobKind
 
 SERVICE = "baidu.paddle_serving.predictor.general_model.GeneralModelService"
+SEGMENTATION = "segserving.v1.Segmentation"
 
 
 def _status(name: str) -> grpc.StatusCode:
@@ -28,6 +32,21 @@ def build_server(plane: DataPlane, address: str) -> grpc.aio.Server:
         if result.status != 200:
             context.set_code(_status(ServingError(result.status, result.message).grpc_code))
             context.set_details(result.message)
+        return result.body
+
+    async def segment(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        try:
+            message = SegmentRequest.FromString(request)
+        except DecodeError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a SegmentRequest: {exc}")
+        params = {**message.options, "output": "proto"}
+        try:
+            result = await plane.infer(message.model or None, JobKind.IMAGE, message.image, params, "grpc-image",
+                                       context.time_remaining())  # fmt: skip
+        except ServingError as exc:
+            await context.abort(_status(exc.grpc_code), exc.message)
+        if result.status != 200:
+            await context.abort(_status(ServingError(result.status, result.message).grpc_code), result.message)
         return result.body
 
     handler = grpc.unary_unary_rpc_method_handler(inference)  # no (de)serializers: bytes in, bytes out

@@ -6,19 +6,22 @@ import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
 
 from segcore.pipeline import SegmentationPipeline
-from segcore.postprocess import InvalidOutput, postprocess
+from segcore.postprocess import InvalidOutput, SegmentationResult, postprocess
+from segcore.proto.segmentation_pb2 import SegmentResponse
 from segcore.repository import ModelSpec
 from segcore.transforms import InvalidImage
 from server.codecs import image as codec
 from server.errors import ServingError
 from server.jobs import Job
 
-OUTPUTS = ("label", "probability", "alpha", "overlay", "json")
+PROTO_TYPE = "application/x-protobuf"
+OUTPUTS = ("label", "probability", "alpha", "overlay", "json", "proto")
 Finish = Callable[[dict[str, np.ndarray], dict[str, float]], tuple[bytes, str]]
 
 
@@ -60,7 +63,7 @@ class ImageOptions:
 
     @property
     def wants_scores(self) -> bool:
-        return self.output in ("probability", "alpha") or (self.output == "json" and self.probability)
+        return self.output in ("probability", "alpha") or (self.output in ("json", "proto") and self.probability)
 
 
 class ImageJobCodec:
@@ -113,25 +116,40 @@ class ImageJobCodec:
                 if options.format == "jpeg":
                     return codec.encode_jpeg(blended, options.quality), "image/jpeg"
                 return codec.encode_png(blended), "image/png"
-            return self._json(image, result, options, timings, class_id if options.probability else None)
+            summary = self._summary(image, result, timings, class_id if options.probability else None)
+            if options.output == "proto":
+                return SegmentResponse(**summary).SerializeToString(), PROTO_TYPE
+            return self._json(summary), "application/json"
 
         return {self.spec.config.input_name: tensor[None]}, finish
 
-    def _json(self, image: np.ndarray, result, options: ImageOptions, timings: dict[str, float],
-              class_id: int | None) -> tuple[bytes, str]:  # fmt: skip
+    def _summary(self, image: np.ndarray, result: SegmentationResult, timings: dict[str, float],
+                 class_id: int | None) -> dict[str, Any]:  # fmt: skip
+        """The fields of a JSON or SegmentResponse answer (PNGs as bytes)."""
         t0 = time.perf_counter()
-        doc = {
+        summary: dict[str, Any] = {
             "model": self.spec.name,
             "width": int(image.shape[1]),
             "height": int(image.shape[0]),
-            "num_classes": self.num_classes,
-            "class_names": self.post.class_names,
+            "num_classes": self.num_classes or 0,
+            "class_names": self.post.class_names or [],
             "classes_present": np.unique(result.label_map).tolist(),
-            "label_map": base64.b64encode(codec.label_png(result.label_map)).decode("ascii"),
+            "label_png": codec.label_png(result.label_map),
         }
         if class_id is not None:
-            doc["probability_class"] = class_id
-            doc["probability"] = base64.b64encode(codec.probability_png(result.scores[class_id])).decode("ascii")
+            assert result.scores is not None
+            summary["probability_class"] = class_id
+            summary["probability_png"] = codec.probability_png(result.scores[class_id])
         spent = dict(timings, postprocess=time.perf_counter() - t0)
-        doc["timings_ms"] = {k: round(v * 1000, 3) for k, v in spent.items()}
-        return orjson.dumps(doc), "application/json"
+        summary["timings_ms"] = {k: round(v * 1000, 3) for k, v in spent.items()}
+        return summary
+
+    @staticmethod
+    def _json(summary: dict[str, Any]) -> bytes:
+        doc = dict(summary)
+        doc["label_map"] = base64.b64encode(doc.pop("label_png")).decode("ascii")
+        if "probability_png" in doc:
+            doc["probability"] = base64.b64encode(doc.pop("probability_png")).decode("ascii")
+        doc["num_classes"] = doc["num_classes"] or None
+        doc["class_names"] = doc["class_names"] or None
+        return orjson.dumps(doc)

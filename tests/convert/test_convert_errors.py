@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_convert
+from helpers import run_convert
 
 from convert.cli import build_parser
 from convert.onnx_export import ExportResult, verify_onnx
@@ -46,7 +46,9 @@ def test_help_documents_every_flag() -> None:
         assert flag in text
 
 
-def test_adaptive_pooling_fails_with_a_fix_and_writes_nothing(build_model: Callable[[str], Path], tmp_path: Path) -> None:
+def test_adaptive_pooling_fails_with_a_fix_and_writes_nothing(
+    build_model: Callable[[str], Path], tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     proc = convert_into(out, build_model("adaptive"))
     assert_one_error_line(proc, "adaptive pooling", "--input_shape", "--no-onnx")
@@ -147,7 +149,11 @@ def test_onnx_check_fails_on_a_diverging_copy(converted: Callable[[str], Path], 
     config = ModelConfig.load(server)
     model = onnx.load(str(server / "model.onnx"))
     tensors = list(model.graph.initializer) + [
-        attr.t for node in model.graph.node if node.op_type == "Constant" for attr in node.attribute if attr.name == "value"
+        attr.t
+        for node in model.graph.node
+        if node.op_type == "Constant"
+        for attr in node.attribute
+        if attr.name == "value"
     ]
     weights = max(tensors, key=lambda t: int(np.prod(t.dims)))
     weights.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weights) * 1.5, weights.name))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_convert
 from google.protobuf import text_format
+from helpers import run_convert
 
 from segcore.engines import EngineOptions, create_engine
 from segcore.modelconfig import ModelConfig
@@ -47,9 +47,20 @@ def test_pir_export_with_interpolate_and_deploy_yaml(converted: Callable[[str], 
     assert {"model.json", "params.pdiparams", "segserving.yaml", "deploy.yaml", "model.onnx"} <= names
     conf = assert_conf_files_agree(entry)
     (feed,) = conf.feed_var
-    assert (feed.name, feed.alias_name, feed.is_lod_tensor, feed.feed_type, list(feed.shape)) == ("x", "x", False, 1, [3])
+    assert (feed.name, feed.alias_name, feed.is_lod_tensor, feed.feed_type, list(feed.shape)) == (
+        "x",
+        "x",
+        False,
+        1,
+        [3],
+    )
     (fetch,) = conf.fetch_var
-    assert (fetch.name, fetch.alias_name, fetch.fetch_type, list(fetch.shape)) == ("fetch_name_0", "fetch_name_0", 2, [])
+    assert (fetch.name, fetch.alias_name, fetch.fetch_type, list(fetch.shape)) == (
+        "fetch_name_0",
+        "fetch_name_0",
+        2,
+        [],
+    )
     config = ModelConfig.load(server)
     assert config.name == "pir_interp"
     assert config.files.format == "pir"
@@ -133,7 +144,10 @@ def test_serving_server_dir_reconverts_keeping_aliases_and_file_names(
     assert proc.returncode == 0, proc.stderr
     conf = assert_conf_files_agree(first)
     assert [(f.name, f.alias_name) for f in conf.feed_var] == [("x", "image")]
-    assert [(f.name, f.alias_name) for f in conf.fetch_var] == [("argmax_0.tmp_0", "labels"), ("softmax_0.tmp_0", "probs")]
+    assert [(f.name, f.alias_name) for f in conf.fetch_var] == [
+        ("argmax_0.tmp_0", "labels"),
+        ("softmax_0.tmp_0", "probs"),
+    ]
 
     second = tmp_path / "second"
     proc = run_convert(

@@ -1,95 +1,13 @@
-"""Real server processes on 127.0.0.1 with free ports, for end-to-end tests."""
+"""Fixtures for end-to-end server tests (the processes themselves: servers.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
-from conftest import child_env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class ServerProcess:
-    """A running `python -m server.start`; url is http://127.0.0.1:PORT."""
-
-    process: subprocess.Popen[str]
-    port: int
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 120.0) -> list[int]:
-        """Poll /health/ready until 200; returns every status seen (503s while models load)."""
-        seen: list[int] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()[-3000:]}")
-            try:
-                status = httpx.get(f"{self.url}/health/ready", timeout=2).status_code
-            except httpx.TransportError:
-                time.sleep(0.05)
-                continue
-            seen.append(status)
-            if status == 200:
-                return seen
-            time.sleep(0.05)
-        raise TimeoutError(f"server not ready after {timeout}s:\n{self.log()[-3000:]}")
-
-    def stop(self, timeout: float = 60.0) -> int:
-        """SIGTERM and wait; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
-@contextlib.contextmanager
-def start_server(tmp_path: Path, *args: str | Path, wait: bool = True) -> Iterator[ServerProcess]:
-    """Start a server with the given flags (port and workdir added); stopped on exit."""
-    port = free_port()
-    log_path = tmp_path / f"server-{port}.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "server.start", "--port", str(port), "--host", "127.0.0.1",
-             "--workdir", str(tmp_path / "workdir"), *map(str, args)],
-            stdout=log, stderr=subprocess.STDOUT, env=child_env(), text=True,
-        )  # fmt: skip
-    server = ServerProcess(process, port, log_path)
-    try:
-        if wait:
-            server.wait_ready()
-        yield server
-    finally:
-        server.stop()
+from servers import ServerProcess, start_server
 
 
 @pytest.fixture

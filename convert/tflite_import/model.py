@@ -1,0 +1,122 @@
+"""Turn a parsed TFLite :class:`Graph` into an NCHW ``paddle.nn.Layer``."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+from paddle import nn
+
+from .graph import Graph, Op, Tensor
+from .layers import (
+    ACTIVATION_OPS,
+    Activation,
+    AvgPool,
+    Binary,
+    Conv,
+    GlobalAvgPool,
+    ResizeBilinear,
+    TransposeConv,
+    same_pads,
+)
+
+
+class TFLiteNet(nn.Layer):
+    """Replays the graph's ops in order; single NCHW input, single NCHW output."""
+
+    def __init__(self, graph: Graph, exact_resize: bool = True) -> None:
+        super().__init__()
+        if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+            raise ValueError("only single-input, single-output models are supported")
+        self.input_id, self.output_id = graph.inputs[0], graph.outputs[0]
+        for tid in (self.input_id, self.output_id):
+            if len(graph.tensors[tid].shape) != 4:
+                raise ValueError(f"tensor {graph.tensors[tid].name!r} is not 4-D NHWC")
+        self.steps = nn.LayerList([_build_op(graph, op, exact_resize) for op in graph.ops])
+        # (activation input ids, output id) per step; constants live inside the layers
+        self.wiring = [
+            ([i for i in op.inputs if i >= 0 and not graph.tensors[i].is_const], op.outputs[0]) for op in graph.ops
+        ]
+
+    def forward(self, image: paddle.Tensor) -> paddle.Tensor:
+        env = {self.input_id: image}
+        for k, layer in enumerate(self.steps):  # dy2static's zip() takes no strict=
+            ins, out = self.wiring[k]
+            env[out] = layer(*[env[i] for i in ins])
+        return env[self.output_id]
+
+
+def _const(graph: Graph, tid: int) -> np.ndarray | None:
+    return None if tid < 0 else graph.tensors[tid].data
+
+
+def _hw(t: Tensor) -> tuple[int, int]:
+    if len(t.shape) != 4:
+        raise ValueError(f"tensor {t.name!r}: expected a 4-D NHWC activation, got shape {t.shape}")
+    return t.shape[1], t.shape[2]
+
+
+def _pads(op: Op, in_hw: tuple[int, int], kernel: tuple[int, int]) -> list[int]:
+    if op.options["padding"] == "VALID":
+        return [0, 0, 0, 0]
+    (sh, sw), (dh, dw) = op.options["stride"], op.options.get("dilation", (1, 1))
+    return [*same_pads(in_hw[0], kernel[0], sh, dh), *same_pads(in_hw[1], kernel[1], sw, dw)]
+
+
+def _to_nchw_const(value: np.ndarray) -> np.ndarray:
+    """Broadcast a constant operand to rank 4 (NHWC rules), then transpose to NCHW."""
+    if value.ndim > 4:
+        raise ValueError(f"constant operand of rank {value.ndim} is not supported")
+    return value.reshape((1,) * (4 - value.ndim) + value.shape).transpose(0, 3, 1, 2)
+
+
+def _build_op(graph: Graph, op: Op, exact_resize: bool) -> nn.Layer:
+    t_in = graph.tensors[op.inputs[0]]
+    t_out = graph.tensors[op.outputs[0]]
+    name = f"{op.type} (op #{op.index}, output {t_out.name!r})"
+    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        w, b = _const(graph, op.inputs[1]), _const(graph, op.inputs[2] if len(op.inputs) > 2 else -1)
+        if w is None:
+            raise ValueError(f"{name}: non-constant weights are not supported")
+        if op.type == "CONV_2D":  # OHWI -> OIHW
+            weight, groups = w.transpose(0, 3, 1, 2), 1
+            if w.shape[3] != t_in.shape[3]:
+                raise ValueError(f"{name}: grouped CONV_2D is not supported")
+        else:  # 1HW(C*M) -> (C*M)1HW, one group per input channel
+            weight, groups = w.transpose(3, 0, 1, 2), t_in.shape[3]
+        pads = _pads(op, _hw(t_in), (w.shape[1], w.shape[2]))
+        return Conv(weight, b, op.options["stride"], pads, op.options["dilation"], groups, op.options["activation"])
+    if op.type == "CUSTOM:Convolution2DTransposeBias":
+        w, b = _const(graph, op.inputs[1]), _const(graph, op.inputs[2] if len(op.inputs) > 2 else -1)
+        if w is None:
+            raise ValueError(f"{name}: non-constant weights are not supported")
+        (sh, sw), (ih, iw), (oh, ow) = op.options["stride"], _hw(t_in), _hw(t_out)
+        full_h, full_w = (ih - 1) * sh + w.shape[1], (iw - 1) * sw + w.shape[2]
+        if oh > full_h or ow > full_w:
+            raise ValueError(f"{name}: output larger than the full transposed convolution")
+        # TFLite pads the equivalent forward conv 'SAME'-style: crop (total // 2) at top/left
+        crop = [(full_h - oh) // 2, (full_w - ow) // 2, oh, ow, full_h, full_w]
+        return TransposeConv(w.transpose(3, 0, 1, 2), b, (sh, sw), crop)  # OHWI -> IOHW
+    if op.type in ACTIVATION_OPS:
+        return Activation(op.type)
+    if op.type == "AVERAGE_POOL_2D":
+        kernel, hw = op.options["filter"], _hw(t_in)
+        if op.options["padding"] == "VALID" and tuple(kernel) == hw:
+            return GlobalAvgPool(hw, op.options["activation"])
+        return AvgPool(kernel, op.options["stride"], _pads(op, hw, kernel), op.options["activation"])
+    if op.type in ("ADD", "MUL"):
+        a, b = (graph.tensors[i] for i in op.inputs[:2])
+        if a.is_const and b.is_const:
+            raise ValueError(f"{name}: both operands are constant")
+        const = a.data if a.is_const else b.data
+        act = graph.tensors[op.inputs[1] if a.is_const else op.inputs[0]]
+        if len(act.shape) != 4 or (not a.is_const and not b.is_const and len(a.shape) != len(b.shape)):
+            raise ValueError(f"{name}: only 4-D NHWC operands are supported")
+        return Binary(op.type, op.options["activation"], None if const is None else _to_nchw_const(const))
+    if op.type == "RESIZE_BILINEAR":
+        if not graph.tensors[op.inputs[1]].is_const:
+            raise ValueError(f"{name}: the output size must be a constant")
+        opts = op.options
+        return ResizeBilinear(
+            _hw(t_in), _hw(t_out), t_in.shape[3], opts["align_corners"], opts["half_pixel_centers"], exact_resize
+        )
+    raise ValueError(f"unsupported TFLite op type: {op.type}")
