@@ -11,7 +11,7 @@ import orjson
 
 from segcore.proto.general_model_service_pb2 import ModelOutput, Request, Response, Tensor
 from segcore.servingconf import ServingConf, VarSpec
-from server.codecs.wire import length_delimited, packed_field
+from segcore.wire import length_delimited, packed_field
 from server.errors import ServingError
 
 ENGINE_NAME = "GeneralInferOp_0"

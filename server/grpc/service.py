@@ -53,8 +53,12 @@ def build_server(plane: DataPlane, address: str) -> grpc.aio.Server:
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
     )
+    segment_handler = grpc.unary_unary_rpc_method_handler(segment)
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(SERVICE, {"inference": handler, "debug": handler}),)
+        (
+            grpc.method_handlers_generic_handler(SERVICE, {"inference": handler, "debug": handler}),
+            grpc.method_handlers_generic_handler(SEGMENTATION, {"Segment": segment_handler}),
+        )
     )
     server.add_insecure_port(address)
     return server

@@ -1,0 +1,50 @@
+"""SegServing client SDK: segment images on a SegServing server, or talk Paddle Serving's protocol.
+
+    import client_sdk
+    result = client_sdk.SegClient("127.0.0.1:9393").segment("photo.jpg")
+    result.label_map            # H x W class ids at the photo's size
+
+Light dependencies only (numpy, Pillow, httpx, grpcio, protobuf, tqdm); never imports paddle or onnxruntime.
+"""
+
+from client_sdk.client import AsyncSegClient, BatchItem, SegClient
+from client_sdk.errors import (
+    AuthError,
+    InvalidInput,
+    ModelNotFound,
+    SegServingError,
+    ServerBusy,
+    ServerError,
+    Timeout,
+    Unavailable,
+)
+from client_sdk.result import SegResult
+from client_sdk.serving import ServingClient, UnknownFetchName
+
+__version__ = "0.1.0"
+
+
+def segment(image, endpoint: str = "127.0.0.1:9393", model: str = "portrait", **options) -> SegResult:
+    """One-shot `SegClient(endpoint, model).segment(image, **options)`."""
+    with SegClient(endpoint, model=model) as client:
+        return client.segment(image, **options)
+
+
+__all__ = [
+    "AsyncSegClient",
+    "AuthError",
+    "BatchItem",
+    "InvalidInput",
+    "ModelNotFound",
+    "SegClient",
+    "SegResult",
+    "SegServingError",
+    "ServerBusy",
+    "ServerError",
+    "ServingClient",
+    "Timeout",
+    "Unavailable",
+    "UnknownFetchName",
+    "__version__",
+    "segment",
+]

@@ -1,0 +1,150 @@
+"""SegClient and AsyncSegClient: segment images on a SegServing server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+from tqdm import tqdm
+
+from client_sdk.errors import InvalidInput, SegServingError
+from client_sdk.images import ImageInput, describe, encode
+from client_sdk.result import SegResult
+from client_sdk.transport import (
+    AsyncGrpcTransport,
+    AsyncHttpTransport,
+    GrpcTransport,
+    HttpTransport,
+    with_retries,
+    with_retries_async,
+)
+
+Protocol = Literal["http", "grpc"]
+BatchItem = SegResult | SegServingError
+
+
+def _options(probability: bool, class_id: int | None) -> dict[str, str]:
+    options = {"probability": "true" if probability else "false"}
+    if class_id is not None:
+        options["class_id"] = str(class_id)
+    return options
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _encode(image: ImageInput, rgb: bool) -> bytes:
+    try:
+        data, _ = encode(image, rgb)
+    except (OSError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"cannot read image {describe(image)}: {exc}") from None
+    return data
+
+
+class SegClient:
+    """A connection-pooled client for one server.
+
+    >>> client = SegClient("127.0.0.1:9393")
+    >>> result = client.segment("photo.jpg")          # SegResult at the photo's size
+    >>> result.mask().mean()                          # fraction of person pixels
+    """
+
+    def __init__(self, endpoint: str = "127.0.0.1:9393", model: str = "portrait", protocol: Protocol = "http",
+                 timeout: float = 30.0, retries: int = 3, api_key: str | None = None,
+                 backoff: float = 0.1) -> None:  # fmt: skip
+        if protocol not in ("http", "grpc"):
+            raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
+        self.model, self.retries, self.backoff = model, retries, backoff
+        transport = HttpTransport if protocol == "http" else GrpcTransport
+        self._transport = transport(endpoint, timeout, _headers(api_key))
+
+    def segment(self, image: ImageInput, *, rgb: bool = False, probability: bool = False,
+                class_id: int | None = None, model: str | None = None) -> SegResult:  # fmt: skip
+        """Segment one image: a path, encoded bytes, a numpy array (BGR as OpenCV reads it; rgb=True for RGB)
+        or a PIL image. probability=True also returns the probability map of class_id (default: class 1)."""
+        data = _encode(image, rgb)
+        options = _options(probability, class_id)
+        return with_retries(lambda: self._transport.segment(model or self.model, data, options), self.retries,
+                            self.backoff)  # fmt: skip
+
+    def segment_batch(self, images: Iterable[ImageInput], *, concurrency: int = 4, progress: bool = True,
+                      rgb: bool = False, probability: bool = False, class_id: int | None = None,
+                      model: str | None = None) -> list[BatchItem]:  # fmt: skip
+        """Segment many images, `concurrency` at a time. Results come back in input order; an item that failed
+        holds its SegServingError instead of a SegResult, and the others are unaffected."""
+        items: Sequence[ImageInput] = list(images)
+
+        def one(image: ImageInput) -> BatchItem:
+            try:
+                return self.segment(image, rgb=rgb, probability=probability, class_id=class_id, model=model)
+            except SegServingError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max(1, concurrency)) as pool:
+            results = pool.map(one, items)
+            return list(tqdm(results, total=len(items), disable=not progress, desc="segment", unit="img"))
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> SegClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncSegClient:
+    """SegClient for asyncio: the same methods, awaitable."""
+
+    def __init__(self, endpoint: str = "127.0.0.1:9393", model: str = "portrait", protocol: Protocol = "http",
+                 timeout: float = 30.0, retries: int = 3, api_key: str | None = None,
+                 backoff: float = 0.1) -> None:  # fmt: skip
+        if protocol not in ("http", "grpc"):
+            raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
+        self.model, self.retries, self.backoff = model, retries, backoff
+        transport = AsyncHttpTransport if protocol == "http" else AsyncGrpcTransport
+        self._transport = transport(endpoint, timeout, _headers(api_key))
+
+    async def segment(self, image: ImageInput, *, rgb: bool = False, probability: bool = False,
+                      class_id: int | None = None, model: str | None = None) -> SegResult:  # fmt: skip
+        """See SegClient.segment."""
+        data = _encode(image, rgb)
+        options = _options(probability, class_id)
+        return await with_retries_async(lambda: self._transport.segment(model or self.model, data, options),
+                                        self.retries, self.backoff)  # fmt: skip
+
+    async def segment_batch(self, images: Iterable[ImageInput], *, concurrency: int = 4, progress: bool = True,
+                            rgb: bool = False, probability: bool = False, class_id: int | None = None,
+                            model: str | None = None) -> list[BatchItem]:  # fmt: skip
+        """See SegClient.segment_batch."""
+        items = list(images)
+        gate = asyncio.Semaphore(max(1, concurrency))
+        bar = tqdm(total=len(items), disable=not progress, desc="segment", unit="img")
+
+        async def one(image: ImageInput) -> BatchItem:
+            async with gate:
+                try:
+                    return await self.segment(image, rgb=rgb, probability=probability, class_id=class_id,
+                                              model=model)  # fmt: skip
+                except SegServingError as exc:
+                    return exc
+                finally:
+                    bar.update(1)
+
+        try:
+            return list(await asyncio.gather(*(one(image) for image in items)))
+        finally:
+            bar.close()
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    async def __aenter__(self) -> AsyncSegClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

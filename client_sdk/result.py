@@ -1,0 +1,84 @@
+"""SegResult: what segment() returns, with helpers to use the mask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from client_sdk.images import ImageInput, to_array
+
+
+def _palette(n: int) -> np.ndarray:
+    """PaddleSeg's colour map (PASCAL VOC bit interleave, black dropped): RGB rows for classes 0..n-1."""
+    colors = np.zeros((n + 1, 3), dtype=np.uint8)
+    for i in range(n + 1):
+        label, j = i, 0
+        while label:
+            for channel in range(3):
+                colors[i, channel] |= ((label >> channel) & 1) << (7 - j)
+            j += 1
+            label >>= 3
+    return colors[1:]
+
+
+@dataclass(frozen=True)
+class SegResult:
+    """A segmentation at the image's original size.
+
+    label_map: H x W class ids. probability: H x W float32 in [0, 1] for `probability_class` (when asked for).
+    timings_ms: the server's per-stage times.
+    """
+
+    label_map: np.ndarray
+    model: str = ""
+    class_names: list[str] | None = None
+    num_classes: int | None = None
+    probability: np.ndarray | None = None
+    probability_class: int | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return int(self.label_map.shape[1]), int(self.label_map.shape[0])
+
+    def mask(self, class_id: int = 1) -> np.ndarray:
+        """Boolean H x W mask of one class (default 1: the person / foreground class)."""
+        return self.label_map == class_id
+
+    def alpha(self) -> np.ndarray:
+        """H x W float32 alpha: the probability map when present, else the class-1 mask as 0/1."""
+        if self.probability is not None:
+            return self.probability
+        return self.mask(1).astype(np.float32)
+
+    def overlay(self, image: ImageInput, alpha: float = 0.5, rgb: bool = False) -> np.ndarray:
+        """The image with each class tinted in PaddleSeg's colours; BGR uint8 (RGB with rgb=True)."""
+        base = to_array(image, rgb=True).astype(np.float32)
+        self._check_size(base)
+        colors = _palette(int(self.label_map.max()) + 1).astype(np.float32)
+        tinted = (1 - alpha) * base + alpha * colors[self.label_map]
+        out = np.clip(np.rint(tinted), 0, 255).astype(np.uint8)
+        return out if rgb else np.ascontiguousarray(out[:, :, ::-1])
+
+    def cutout(self, image: ImageInput, rgb: bool = False) -> np.ndarray:
+        """The image with the foreground's alpha as a 4th channel: BGRA uint8 (RGBA with rgb=True)."""
+        base = to_array(image, rgb=rgb)
+        self._check_size(base)
+        a = np.clip(np.rint(self.alpha() * 255), 0, 255).astype(np.uint8)
+        return np.dstack([base, a])
+
+    def save(self, path: str | PathLike[str]) -> Path:
+        """Write the label map as a single-channel PNG (16-bit when ids exceed 255)."""
+        path = Path(path)
+        array = self.label_map.astype(np.uint8 if self.label_map.max(initial=0) < 256 else np.uint16)
+        Image.fromarray(array).save(path, format="PNG")
+        return path
+
+    def _check_size(self, image: np.ndarray) -> None:
+        if image.shape[:2] != self.label_map.shape:
+            raise ValueError(f"image is {image.shape[1]}x{image.shape[0]}, the result {self.size[0]}x{self.size[1]}")

@@ -1,0 +1,87 @@
+"""Paddle Serving Request/Response <-> numpy for the drop-in ServingClient (protobuf and brpc-style JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from segcore.proto.general_model_service_pb2 import Request, Response, Tensor
+from segcore.servingconf import VarSpec
+from segcore.wire import length_delimited, packed_field
+
+# elem_type -> (repeated field, field number, dtype); 5/7/8 travel in tensor_content
+NUMERIC = {0: ("int64_data", 1, np.int64), 1: ("float_data", 2, np.float32), 2: ("int_data", 3, np.int32),
+           3: ("float64_data", 4, np.float64)}  # fmt: skip
+CONTENT = {5: np.float16, 7: np.uint8, 8: np.int8}
+ELEM_OF = {np.dtype(t): code for code, (_, _, t) in NUMERIC.items()} | {np.dtype(t): c for c, t in CONTENT.items()}
+
+
+def _tensor(var: VarSpec, array: np.ndarray) -> bytes:
+    elem = var.type_code if var.type_code in NUMERIC or var.type_code in CONTENT else ELEM_OF.get(array.dtype, 1)
+    dtype = NUMERIC[elem][2] if elem in NUMERIC else CONTENT[elem]
+    array = np.ascontiguousarray(array, dtype=dtype)
+    head = Tensor(elem_type=elem, shape=array.shape, name=var.name, alias_name=var.alias)
+    if elem in CONTENT:
+        head.tensor_content = array.tobytes()
+        return head.SerializeToString()
+    return head.SerializeToString() + packed_field(NUMERIC[elem][1], array.ravel())
+
+
+def request_proto(feeds: Sequence[tuple[VarSpec, np.ndarray]], fetch: Sequence[str], log_id: int) -> bytes:
+    """A serialized Request (large arrays as packed fields, encoded with numpy)."""
+    tensors = b"".join(length_delimited(1, _tensor(var, array)) for var, array in feeds)
+    return tensors + Request(fetch_var_names=list(fetch), log_id=log_id).SerializeToString()
+
+
+def request_json(feeds: Sequence[tuple[VarSpec, np.ndarray]], fetch: Sequence[str], log_id: int) -> dict[str, Any]:
+    """The JSON Request that Paddle Serving's HttpClient sends (same keys and order)."""
+    tensors = []
+    for var, array in feeds:
+        elem = var.type_code if var.type_code in NUMERIC or var.type_code in CONTENT else ELEM_OF.get(array.dtype, 1)
+        if elem in NUMERIC:
+            field, _, dtype = NUMERIC[elem]
+            entry: dict[str, Any] = {field: np.asarray(array, dtype=dtype).ravel().tolist()}
+        else:
+            # brpc maps bytes to JSON strings byte for byte (no base64); the server does the same
+            entry = {"tensor_content": np.asarray(array, CONTENT[elem]).tobytes().decode("latin-1")}
+        entry.update(shape=list(array.shape), elem_type=elem, name=var.name, alias_name=var.alias)
+        tensors.append(entry)
+    return {"fetch_var_names": list(fetch), "log_id": log_id, "tensor": tensors}
+
+
+def _get(t: Any, key: str, default: Any) -> Any:
+    return t.get(key, default) if isinstance(t, Mapping) else getattr(t, key)
+
+
+def _array(t: Any) -> np.ndarray:
+    elem = int(_get(t, "elem_type", 0))  # brpc's JSON omits elem_type 0 (int64)
+    shape = [int(d) for d in _get(t, "shape", [])]
+    if elem in NUMERIC:
+        field, _, dtype = NUMERIC[elem]
+        array = np.array(_get(t, field, []), dtype=dtype)
+    elif elem in CONTENT:
+        raw = _get(t, "tensor_content", b"")
+        array = np.frombuffer(raw if isinstance(raw, bytes) else str(raw).encode("latin-1"), dtype=CONTENT[elem])
+    else:
+        raise ValueError(f"output {_get(t, 'alias_name', '?')!r} has unsupported elem_type {elem}")
+    return array.reshape(shape) if shape else array
+
+
+def response_to_dict(response: Response | Mapping[str, Any]) -> dict[str, Any]:
+    """{alias: array[, 'alias.lod': array]} for one model output, {engine_name: {...}} for several."""
+    outputs = response["outputs"] if isinstance(response, Mapping) else response.outputs
+    per_engine: dict[str, dict[str, np.ndarray]] = {}
+    for output in outputs:
+        result: dict[str, np.ndarray] = {}
+        for t in _get(output, "tensor", []):
+            key = _get(t, "alias_name", "") or _get(t, "name", "")
+            result[key] = _array(t)
+            lod = list(_get(t, "lod", []))
+            if lod:
+                result[f"{key}.lod"] = np.array(lod, dtype=np.int32)
+        per_engine[_get(output, "engine_name", "") or f"output_{len(per_engine)}"] = result
+    if len(per_engine) == 1:
+        return next(iter(per_engine.values()))
+    return per_engine

@@ -1,0 +1,222 @@
+"""How segment() reaches the server: the image API over HTTP (httpx) or gRPC, sync and async,
+with bounded retries on 429 (honouring Retry-After) and 503."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+import httpx
+
+from client_sdk.errors import (
+    SegServingError,
+    ServerBusy,
+    Timeout,
+    Unavailable,
+    error_for_grpc,
+    error_for_status,
+)
+from client_sdk.images import decode_png
+from client_sdk.result import SegResult
+from segcore.proto.segmentation_pb2 import SegmentRequest, SegmentResponse
+
+T = TypeVar("T")
+SEGMENT_METHOD = "/segserving.v1.Segmentation/Segment"
+MAX_MESSAGE = 512 * 2**20
+
+
+def base_url(endpoint: str) -> str:
+    """'host:port' or a URL -> 'http://host:port' (hostnames and IPv6 welcome)."""
+    return endpoint.rstrip("/") if "://" in endpoint else f"http://{endpoint}"
+
+
+def grpc_target(endpoint: str) -> str:
+    return endpoint.split("://", 1)[-1].rstrip("/")
+
+
+def _delay(error: SegServingError, attempt: int, backoff: float) -> float:
+    if isinstance(error, ServerBusy) and error.retry_after is not None:
+        return error.retry_after
+    return backoff * (2**attempt) * (0.5 + random.random() / 2)
+
+
+def _retryable(error: SegServingError) -> bool:
+    return isinstance(error, ServerBusy | Unavailable)
+
+
+def with_retries(call: Callable[[], T], retries: int, backoff: float) -> T:
+    for attempt in range(retries + 1):
+        try:
+            return call()
+        except SegServingError as error:
+            if not _retryable(error) or attempt == retries:
+                raise
+            time.sleep(_delay(error, attempt, backoff))
+    raise AssertionError("unreachable")
+
+
+async def with_retries_async(call: Callable[[], Awaitable[T]], retries: int, backoff: float) -> T:
+    for attempt in range(retries + 1):
+        try:
+            return await call()
+        except SegServingError as error:
+            if not _retryable(error) or attempt == retries:
+                raise
+            await asyncio.sleep(_delay(error, attempt, backoff))
+    raise AssertionError("unreachable")
+
+
+def http_error(response: httpx.Response) -> SegServingError:
+    """The typed error for a non-2xx response, with the server's message."""
+    try:
+        doc = response.json()
+        message = doc.get("error") or doc.get("err_msg") or response.text
+    except ValueError:
+        message = response.text or response.reason_phrase
+    retry = response.headers.get("retry-after")
+    return error_for_status(response.status_code, str(message), float(retry) if retry else None)
+
+
+def transport_error(exc: Exception, timeout: float) -> SegServingError:
+    if isinstance(exc, httpx.TimeoutException):
+        return Timeout(f"no answer within {timeout} s ({type(exc).__name__})")
+    return Unavailable(f"cannot reach the server: {exc}")
+
+
+def result_from_json(body: bytes) -> SegResult:
+    doc = json.loads(body)
+    probability = None
+    if doc.get("probability"):
+        probability = decode_png(base64.b64decode(doc["probability"])).astype("float32") / 255.0
+    return SegResult(
+        label_map=decode_png(base64.b64decode(doc["label_map"])),
+        model=doc.get("model", ""),
+        class_names=doc.get("class_names"),
+        num_classes=doc.get("num_classes"),
+        probability=probability,
+        probability_class=doc.get("probability_class"),
+        timings_ms=doc.get("timings_ms", {}),
+    )
+
+
+def result_from_proto(message: SegmentResponse) -> SegResult:
+    probability = decode_png(message.probability_png).astype("float32") / 255.0 if message.probability_png else None
+    return SegResult(
+        label_map=decode_png(message.label_png),
+        model=message.model,
+        class_names=list(message.class_names) or None,
+        num_classes=message.num_classes or None,
+        probability=probability,
+        probability_class=message.probability_class if message.probability_png else None,
+        timings_ms=dict(message.timings_ms),
+    )
+
+
+def grpc_error(exc: grpc.RpcError) -> SegServingError:
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    return error_for_grpc(code.name if code is not None else "UNKNOWN", details or str(exc))
+
+
+def segment_request(model: str, data: bytes, options: dict[str, str]) -> bytes:
+    return SegmentRequest(model=model, image=data, options=options).SerializeToString()
+
+
+class HttpTransport:
+    """Image API over HTTP/1.1 with a pooled httpx client."""
+
+    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str]) -> None:
+        self.timeout = timeout
+        self._client = httpx.Client(base_url=base_url(endpoint), timeout=timeout, headers=headers)
+
+    def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
+        try:
+            response = self._client.post(f"/v1/models/{model}/segment", content=data,
+                                         params={**options, "output": "json"},
+                                         headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+        except httpx.TransportError as exc:
+            raise transport_error(exc, self.timeout) from None
+        if response.status_code != 200:
+            raise http_error(response)
+        return result_from_json(response.content)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class AsyncHttpTransport:
+    """Image API over HTTP/1.1 with a pooled httpx.AsyncClient."""
+
+    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str]) -> None:
+        self.timeout = timeout
+        self._client = httpx.AsyncClient(base_url=base_url(endpoint), timeout=timeout, headers=headers)
+
+    async def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
+        try:
+            response = await self._client.post(f"/v1/models/{model}/segment", content=data,
+                                               params={**options, "output": "json"},
+                                               headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+        except httpx.TransportError as exc:
+            raise transport_error(exc, self.timeout) from None
+        if response.status_code != 200:
+            raise http_error(response)
+        return result_from_json(response.content)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+_GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
+
+
+class GrpcTransport:
+    """Image API over gRPC (segserving.v1.Segmentation) on one channel."""
+
+    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str]) -> None:
+        self.timeout = timeout
+        self._metadata = tuple((k.lower(), v) for k, v in headers.items())
+        self._channel = grpc.insecure_channel(grpc_target(endpoint), options=_GRPC_OPTIONS)
+        self._call = self._channel.unary_unary(SEGMENT_METHOD, request_serializer=None,
+                                               response_deserializer=SegmentResponse.FromString)  # fmt: skip
+
+    def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
+        try:
+            message = self._call(segment_request(model, data, options), timeout=self.timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise grpc_error(exc) from None
+        return result_from_proto(message)
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+class AsyncGrpcTransport:
+    """Image API over gRPC with grpc.aio."""
+
+    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str]) -> None:
+        self.timeout = timeout
+        self._metadata = tuple((k.lower(), v) for k, v in headers.items())
+        self._endpoint = grpc_target(endpoint)
+        self._channel: grpc.aio.Channel | None = None
+
+    async def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
+        if self._channel is None:  # grpc.aio channels bind to the running loop: create lazily
+            self._channel = grpc.aio.insecure_channel(self._endpoint, options=_GRPC_OPTIONS)
+        call = self._channel.unary_unary(SEGMENT_METHOD, request_serializer=None,
+                                         response_deserializer=SegmentResponse.FromString)  # fmt: skip
+        try:
+            message = await call(segment_request(model, data, options), timeout=self.timeout,
+                                 metadata=self._metadata)  # fmt: skip
+        except grpc.RpcError as exc:
+            raise grpc_error(exc) from None
+        return result_from_proto(message)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
