@@ -74,6 +74,7 @@ def convert_model(opts: ConvertOptions) -> ConvertResult:
             files=files,
             input_name=source.feeds[0].name,
             input_shape=input_shape,
+            output_shapes={v.name: [None if d < 0 else d for d in v.dims] for v in source.fetches},
             preprocess=deploy.preprocess if deploy else None,
             postprocess=_postprocess(deploy, engine.output_names[0], outputs[engine.output_names[0]]),
             source={

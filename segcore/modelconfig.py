@@ -70,6 +70,7 @@ class ModelConfig(_Strict):
     files: ModelFiles
     input_name: str
     input_shape: list[int | None] | None = None
+    output_shapes: dict[str, list[int | None]] = Field(default_factory=dict)  # declared dims, None = dynamic
     preprocess: Preprocess | None = None
     postprocess: Postprocess | None = None
     onnx: OnnxInfo | None = None

@@ -104,12 +104,13 @@ class DataPlane:
         config = spec.config
         dims = config.input_shape if config else None
         post = config.postprocess if config else None
+        fetches = spec.conf.fetches
         return {
             "name": spec.name,
             "versions": ["1"],
             "platform": self.engines[spec.name],
             "inputs": [tensor_metadata(v, dims if i == 0 else None) for i, v in enumerate(spec.conf.feeds)],
-            "outputs": [tensor_metadata(v, None) for v in spec.conf.fetches],
+            "outputs": [tensor_metadata(v, config.output_shapes.get(v.name) if config else None) for v in fetches],
             "image_api": bool(config and config.preprocess),
             "output_op": post.output_op if post else None,
             "num_classes": post.num_classes if post else None,

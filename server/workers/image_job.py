@@ -25,6 +25,16 @@ OUTPUTS = ("label", "probability", "alpha", "overlay", "json", "proto")
 Finish = Callable[[dict[str, np.ndarray], dict[str, float]], tuple[bytes, str]]
 
 
+def _number(params: dict[str, str], name: str, kind: type, default: float | None):
+    """Query option `name` converted by `kind`, or `default` when absent; 400 naming the option if bad."""
+    if name not in params:
+        return default
+    try:
+        return kind(params[name])
+    except ValueError:
+        raise ServingError(400, f"query option {name} must be a {kind.__name__}, got {params[name]!r}") from None
+
+
 @dataclass(frozen=True)
 class ImageOptions:
     """Query options of POST /v1/models/{name}/segment."""
@@ -48,12 +58,9 @@ class ImageOptions:
         fmt = params.get("format", "png")
         if fmt not in ("png", "jpeg"):
             raise ServingError(400, f"format must be png or jpeg, got {fmt!r}")
-        try:
-            class_id = int(params["class_id"]) if "class_id" in params else None
-            alpha = float(params.get("alpha", 0.5))
-            quality = int(params.get("quality", 90))
-        except ValueError as exc:
-            raise ServingError(400, f"bad numeric query option: {exc}") from None
+        class_id = _number(params, "class_id", int, None)
+        alpha = _number(params, "alpha", float, 0.5)
+        quality = _number(params, "quality", int, 90)
         if not 0.0 <= alpha <= 1.0 or not 1 <= quality <= 100:
             raise ServingError(400, "alpha must be in [0, 1] and quality in [1, 100]")
         flag = params.get("probability", "false").lower()
