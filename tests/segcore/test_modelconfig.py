@@ -76,6 +76,7 @@ def test_saved_file_is_plain_yaml_without_nones(tmp_path: Path):
         "name": "tensors_only",
         "files": {"model_file": "model.pdmodel", "params_file": "model.pdiparams", "format": "legacy"},
         "input_name": "x",
+        "output_shapes": {},
         "source": {},
     }
     loaded = ModelConfig.load(tmp_path)

@@ -1,0 +1,1 @@
+"""Benchmarks and evaluation: load generation, in-process limits, peers, accuracy."""

@@ -1,0 +1,83 @@
+"""The in-process limit: the server's own worker code (decode, preprocess, inference, postprocess, encode)
+or the engine alone, in N processes with no transport. `python -m benchmarks.limit SPEC_JSON` prints JSON."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class LimitSpec:
+    model_dir: str
+    engine: str = "onnxruntime"
+    procs: int = 1
+    duration: float = 10.0
+    warmup: float = 1.0
+    payload: str = ""  # encoded image
+    mode: str = "pipeline"  # pipeline | inference
+    cpu_threads: int = 1
+
+
+def _loop(spec: LimitSpec, start: Any, results: Any) -> None:
+    from segcore.engines import EngineOptions, create_engine
+    from segcore.repository import load_spec
+    from server.codecs.image import ImageLimits, decode_image
+    from server.jobs import Job, JobKind
+    from server.workers.handler import JobHandler
+
+    model = load_spec(Path(spec.model_dir))
+    assert model.config is not None
+    engine = create_engine(model.server_dir, model.config, spec.engine, EngineOptions(cpu_threads=spec.cpu_threads))
+    handler = JobHandler(model, engine, ImageLimits())
+    data = Path(spec.payload).read_bytes()
+    if spec.mode == "pipeline":
+
+        def call() -> None:
+            result = handler.handle([Job(0, JobKind.IMAGE, data)])[0]
+            assert result.status == 200, result.message
+
+    else:
+        assert handler.images is not None
+        tensor, _ = handler.images.preprocess(decode_image(data))
+        feeds = {model.config.input_name: tensor[None]}
+
+        def call() -> None:
+            engine.run(feeds)
+
+    call()
+    start.wait()
+    end_warmup = time.perf_counter() + spec.warmup
+    while time.perf_counter() < end_warmup:
+        call()
+    latencies = []
+    stop = time.perf_counter() + spec.duration
+    while (now := time.perf_counter()) < stop:
+        call()
+        latencies.append(time.perf_counter() - now)
+    results.put(latencies)
+
+
+def run(spec: LimitSpec) -> dict[str, Any]:
+    """Throughput (sum over processes) and per-call latencies."""
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(spec.procs), ctx.Queue()
+    procs = [ctx.Process(target=_loop, args=(spec, start, results)) for _ in range(spec.procs)]
+    for p in procs:
+        p.start()
+    latencies: list[float] = []
+    for _ in procs:
+        latencies.extend(results.get(timeout=spec.duration + spec.warmup + 300))
+    for p in procs:
+        p.join()
+    return {"spec": asdict(spec), "count": len(latencies), "throughput": len(latencies) / spec.duration,
+            "latencies": latencies}  # fmt: skip
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(LimitSpec(**json.loads(sys.argv[1])))))

@@ -1,0 +1,264 @@
+"""`python -m benchmarks.run`: the in-process limit, SegServing over every protocol, and the peers, on one
+machine in one run; writes results.json, results.md and latency_throughput.png."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from benchmarks import report
+from benchmarks.loadgen import Spec
+from benchmarks.payloads import Payloads, prepare
+from benchmarks.procs import free_port, python, sample, serve
+from segcore.repository import ModelRepository, ModelSpec
+
+SEGMENT_GRPC = "/segserving.v1.Segmentation/Segment"
+PS_GRPC = "/baidu.paddle_serving.predictor.general_model.GeneralModelService/inference"
+PROTOCOLS = ("image", "image-grpc", "sdk", "ps-proto", "ps-grpc", "ps-json")
+PEERS = ("naive", "litserve")
+
+
+@dataclass
+class Plan:
+    """What to run."""
+
+    model: str = "portrait"
+    engine: str = "onnxruntime"
+    thread: int = 2
+    concurrency: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32])
+    duration: float = 10.0
+    protocols: list[str] = field(default_factory=lambda: list(PROTOCOLS))
+    peers: list[str] = field(default_factory=lambda: list(PEERS))
+    peer_concurrency: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
+    open_loop: list[float] = field(default_factory=lambda: [0.5, 0.8])  # fractions of the best closed-loop QPS
+    thread_scaling: bool = True
+    soak: float = 0.0
+    out: str = "benchmarks/results/portrait-cpu"
+
+
+def summarize(outcome: dict[str, Any]) -> dict[str, Any]:
+    """QPS, latency percentiles (ms), errors and bytes per request of one load run."""
+    lat = sorted(outcome["latencies"])
+    count = len(lat)
+    total = count + sum(outcome["errors"].values())
+
+    def pct(q: float) -> float:
+        return round(lat[min(count - 1, int(q * count))] * 1000, 2) if count else float("nan")
+
+    return {
+        "qps": round(count / outcome["elapsed"], 2) if outcome["elapsed"] else 0.0,
+        "p50_ms": round(statistics.median(lat) * 1000, 2) if count else float("nan"),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": round(lat[-1] * 1000, 2) if count else float("nan"),
+        "requests": count,
+        "errors": outcome["errors"],
+        "bytes_per_request": round((outcome["bytes_sent"] + outcome["bytes_received"]) / total) if total else 0,
+        "client_cpu_percent": round(100 * outcome["client_cpu_s"] / outcome["elapsed"], 1) if outcome["elapsed"] else 0,
+    }
+
+
+def load(spec: Spec, server_pid: int) -> dict[str, Any]:
+    """Run the load generator in its own process while sampling the server's process tree."""
+    with sample(server_pid) as usage:
+        proc = subprocess.run(python("-m", "benchmarks.loadgen", json.dumps(asdict(spec))), capture_output=True,
+                              text=True, check=False, timeout=spec.duration + spec.warmup + 300)  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed: {proc.stderr[-2000:]}")
+    row = summarize(json.loads(proc.stdout))
+    row.update(server_cpu_percent=round(usage.mean_cpu, 1), server_rss_mib=round(usage.max_rss, 1))
+    return row
+
+
+def limit(spec: ModelSpec, plan: Plan, payloads: Payloads, procs: int, mode: str) -> dict[str, Any]:
+    args = {"model_dir": str(spec.server_dir), "engine": plan.engine, "procs": procs, "duration": plan.duration,
+            "payload": str(payloads.jpeg), "mode": mode}  # fmt: skip
+    proc = subprocess.run(python("-m", "benchmarks.limit", json.dumps(args)), capture_output=True, text=True,
+                          check=True, timeout=plan.duration + 600)  # fmt: skip
+    result = json.loads(proc.stdout)
+    lat = sorted(result["latencies"])
+    return {
+        "system": f"in-process limit ({mode})",
+        "procs": procs,
+        "qps": round(result["throughput"], 2),
+        "p50_ms": round(statistics.median(lat) * 1000, 2),
+        "p99_ms": round(lat[int(0.99 * len(lat))] * 1000, 2),
+    }
+
+
+def protocol_spec(protocol: str, port: int, plan: Plan, payloads: Payloads) -> Spec:
+    target = f"127.0.0.1:{port}"
+    table = {
+        "image": Spec("http", target, f"/v1/models/{plan.model}/segment", str(payloads.jpeg), "image/jpeg"),
+        "image-grpc": Spec("grpc", target, SEGMENT_GRPC, str(payloads.segment_proto)),
+        "sdk": Spec("sdk-image", target, "", str(payloads.jpeg), model=plan.model),
+        "ps-proto": Spec("http", target, "/GeneralModelService/inference", str(payloads.ps_proto), "application/proto"),
+        "ps-grpc": Spec("grpc", target, PS_GRPC, str(payloads.ps_proto)),
+        "ps-json": Spec("http", target, "/GeneralModelService/inference", str(payloads.ps_json), "application/json"),
+        "naive": Spec("http", target, "/predict", str(payloads.peer_json), "application/json"),
+        "litserve": Spec("http", target, "/predict", str(payloads.peer_json), "application/json"),
+    }
+    spec = table[protocol]
+    spec.duration = plan.duration
+    spec.warmup = min(2.0, max(0.5, plan.duration / 5))
+    return spec
+
+
+def server_command(plan: Plan, port: int, engine: str, thread: int) -> list[str]:
+    return python("-m", "server.start", "--model", plan.model, "--port", str(port), "--host", "127.0.0.1",
+                  "--thread", str(thread), "--engine", engine, "--max_queue", "1024",
+                  "--workdir", f"/tmp/segserving-bench-{port}")  # fmt: skip
+
+
+def sweep(name: str, protocol: str, port: int, pid: int, plan: Plan, payloads: Payloads, levels: list[int],
+          bar: tqdm) -> list[dict[str, Any]]:  # fmt: skip
+    rows = []
+    for concurrency in levels:
+        spec = protocol_spec(protocol, port, plan, payloads)
+        spec.concurrency = concurrency
+        row = {"system": name, "protocol": protocol, "mode": "closed", "concurrency": concurrency}
+        row.update(load(spec, pid))
+        rows.append(row)
+        bar.update(1)
+    return rows
+
+
+def run_segserving(plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list[dict[str, Any]]:
+    port, rows = free_port(), []
+    with serve(server_command(plan, port, plan.engine, plan.thread), f"http://127.0.0.1:{port}/health/ready",
+               out / "server.log") as server:  # fmt: skip
+        for protocol in plan.protocols:
+            rows += sweep("segserving", protocol, port, server.pid, plan, payloads, plan.concurrency, bar)
+        best = max((r["qps"] for r in rows if r["protocol"] == "image"), default=0.0)
+        for fraction in plan.open_loop if best else []:
+            spec = protocol_spec("image", port, plan, payloads)
+            spec.mode, spec.rate, spec.concurrency = "open", round(best * fraction, 1), 8
+            row = {"system": "segserving", "protocol": "image", "mode": "open", "rate": spec.rate,
+                   "load_fraction": fraction}  # fmt: skip
+            row.update(load(spec, server.pid))
+            rows.append(row)
+            bar.update(1)
+    return rows
+
+
+def run_peer(peer: str, plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list[dict[str, Any]]:
+    port = free_port()
+    command = python("-m", f"benchmarks.peers.{'naive' if peer == 'naive' else 'litserve_app'}", "--model",
+                     plan.model, "--engine", plan.engine, "--port", str(port))  # fmt: skip
+    if peer == "litserve":
+        command += ["--workers", str(plan.thread)]
+    try:
+        with serve(command, f"http://127.0.0.1:{port}/health", out / f"{peer}.log") as process:
+            return sweep(peer, peer, port, process.pid, plan, payloads, plan.peer_concurrency, bar)
+    except (RuntimeError, TimeoutError) as exc:
+        bar.update(len(plan.peer_concurrency))
+        return [{"system": peer, "skipped": str(exc)}]
+
+
+def run_thread_scaling(plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list[dict[str, Any]]:
+    """Paddle engine, image API at concurrency 8, --thread 1 vs --thread 2."""
+    rows = []
+    for thread in (1, 2):
+        port = free_port()
+        with serve(server_command(plan, port, "paddle", thread), f"http://127.0.0.1:{port}/health/ready",
+                   out / f"server-paddle-{thread}.log") as server:  # fmt: skip
+            spec = protocol_spec("image", port, plan, payloads)
+            spec.concurrency = 8
+            row = {"system": f"segserving paddle --thread {thread}", "protocol": "image", "mode": "closed",
+                   "concurrency": 8, "thread": thread}  # fmt: skip
+            row.update(load(spec, server.pid))
+            rows.append(row)
+        bar.update(1)
+    return rows
+
+
+def run_soak(plan: Plan, payloads: Payloads, out: Path) -> dict[str, Any]:
+    """Saturating load for plan.soak seconds; RSS of the server tree at the start and the end."""
+    port = free_port()
+    with serve(server_command(plan, port, plan.engine, plan.thread), f"http://127.0.0.1:{port}/health/ready",
+               out / "server-soak.log") as server:  # fmt: skip
+        spec = protocol_spec("image", port, plan, payloads)
+        spec.concurrency, spec.duration, spec.warmup = 8, plan.soak, 30.0
+        with sample(server.pid, interval=5.0) as usage:
+            row = load(spec, server.pid)
+    rss = usage.rss_mib
+    head = rss[: max(1, len(rss) // 10)]
+    tail = rss[-max(1, len(rss) // 10) :]
+    return {"seconds": plan.soak, "rss_start_mib": round(statistics.mean(head), 1),
+            "rss_end_mib": round(statistics.mean(tail), 1),
+            "rss_growth_mib": round(statistics.mean(tail) - statistics.mean(head), 1), "load": row}  # fmt: skip
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    import psutil
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())  # fmt: skip
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "platform": platform.platform()}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--model", default="portrait")
+    parser.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "paddle"))
+    parser.add_argument("--thread", type=int, default=2, help="server workers = limit processes (default 2)")
+    parser.add_argument("--concurrency", default="1,2,4,8,16,32")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--protocols", default=",".join(PROTOCOLS))
+    parser.add_argument("--peers", default=",".join(PEERS), help="naive,litserve or '' for none")
+    parser.add_argument("--no-thread-scaling", dest="thread_scaling", action="store_false")
+    parser.add_argument("--soak", type=float, default=0.0, help="also run a saturating soak of this many seconds")
+    parser.add_argument("--quick", action="store_true", help="smoke run in under 2 minutes (no targets judged)")
+    parser.add_argument("--out", default=None, help="results folder (default benchmarks/results/MODEL-cpu)")
+    parser.add_argument("--repository", default=None)
+    args = parser.parse_args(argv)
+    plan = Plan(model=args.model, engine=args.engine, thread=args.thread,
+                concurrency=[int(c) for c in args.concurrency.split(",")], duration=args.duration,
+                protocols=[p for p in args.protocols.split(",") if p], peers=[p for p in args.peers.split(",") if p],
+                thread_scaling=args.thread_scaling, soak=args.soak,
+                out=args.out or f"benchmarks/results/{args.model}-cpu")  # fmt: skip
+    if args.quick:
+        plan.concurrency, plan.peer_concurrency, plan.duration = [1, 4], [4], 2.0
+        plan.protocols, plan.peers, plan.open_loop, plan.thread_scaling = ["image", "ps-grpc"], ["naive"], [0.5], False
+    out = Path(plan.out)
+    out.mkdir(parents=True, exist_ok=True)
+    repo = ModelRepository(Path(args.repository)) if args.repository else ModelRepository()
+    spec = repo.resolve(plan.model)
+    plan.model = spec.name
+    payloads = prepare(spec, out / "payloads")
+    steps = (4 + len(plan.protocols) * len(plan.concurrency) + len(plan.open_loop)
+             + len(plan.peers) * len(plan.peer_concurrency) + (2 if plan.thread_scaling else 0))  # fmt: skip
+    started = time.time()
+    with tqdm(total=steps, desc="benchmark", unit="run") as bar:
+        limits = []
+        for procs, mode in ((plan.thread, "pipeline"), (1, "pipeline"), (plan.thread, "inference"), (1, "inference")):
+            limits.append(limit(spec, plan, payloads, procs, mode))
+            bar.update(1)
+        rows = run_segserving(plan, payloads, out, bar)
+        for peer in plan.peers:
+            rows += run_peer(peer, plan, payloads, out, bar)
+        scaling = run_thread_scaling(plan, payloads, out, bar) if plan.thread_scaling else []
+    soak = run_soak(plan, payloads, out) if plan.soak else None
+    results = {"plan": asdict(plan), "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z",
+               time.localtime(started)), "limits": limits, "rows": rows, "thread_scaling": scaling, "soak": soak,
+               "payload_bytes": {k: Path(v).stat().st_size for k, v in asdict(payloads).items()}}  # fmt: skip
+    results["targets"] = [] if args.quick else report.targets(results)
+    report.write(results, out)
+    print(f"results in {out}/ (results.json, results.md, latency_throughput.png)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

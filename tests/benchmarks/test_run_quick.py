@@ -1,0 +1,36 @@
+"""`python -m benchmarks.run --quick`: the smoke run CI does (it checks the outputs, never the speed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import ROOT, child_env
+
+
+def test_quick_benchmark_writes_json_markdown_and_plot(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
+        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert {r["system"] for r in results["limits"]} == {"in-process limit (pipeline)", "in-process limit (inference)"}
+    served = [r for r in results["rows"] if r["system"] == "segserving"]
+    assert {(r["protocol"], r["mode"]) for r in served} == {
+        ("image", "closed"),
+        ("ps-grpc", "closed"),
+        ("image", "open"),
+    }
+    for row in served:
+        assert row["requests"] > 0 and row["errors"] == {}
+        assert row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+        assert row["bytes_per_request"] > 0
+    naive = [r for r in results["rows"] if r["system"] == "naive"]
+    assert naive and naive[0].get("requests", 0) > 0, naive
+    assert results["machine"]["cores"] >= 1
+    assert "| segserving | image | closed |" in (out / "results.md").read_text()
+    assert (out / "latency_throughput.png").read_bytes().startswith(b"\x89PNG")
