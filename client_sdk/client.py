@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
+from PIL import Image
 from tqdm import tqdm
 
 from client_sdk.errors import InvalidInput, SegServingError
+from client_sdk.idphoto import IdPhoto, id_photo_params
 from client_sdk.images import ImageInput, describe, encode
 from client_sdk.result import SegResult
 from client_sdk.transport import (
@@ -39,7 +42,7 @@ def _headers(api_key: str | None) -> dict[str, str]:
 def _encode(image: ImageInput, rgb: bool) -> bytes:
     try:
         data, _ = encode(image, rgb)
-    except (OSError, TypeError, ValueError) as exc:
+    except (OSError, TypeError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidInput(f"cannot read image {describe(image)}: {exc}") from None
     return data
 
@@ -58,8 +61,9 @@ class SegClient:
         if protocol not in ("http", "grpc"):
             raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
         self.model, self.retries, self.backoff = model, retries, backoff
-        transport = HttpTransport if protocol == "http" else GrpcTransport
-        self._transport = transport(endpoint, timeout, _headers(api_key))
+        self._args = (endpoint, timeout, _headers(api_key))
+        self._transport = HttpTransport(*self._args) if protocol == "http" else GrpcTransport(*self._args)
+        self._http = self._transport if isinstance(self._transport, HttpTransport) else None
 
     def segment(self, image: ImageInput, *, rgb: bool = False, probability: bool = False,
                 class_id: int | None = None, model: str | None = None) -> SegResult:  # fmt: skip
@@ -87,8 +91,28 @@ class SegClient:
             results = pool.map(one, items)
             return list(tqdm(results, total=len(items), disable=not progress, desc="segment", unit="img"))
 
+    def id_photo(self, image: ImageInput, *, background: str = "white", size: str = "1inch",
+                 width: int | None = None, height: int | None = None, crop: str = "face", format: str = "jpeg",
+                 max_kb: int | None = None, sheet: str | None = None, refine: bool = True, rgb: bool = False,
+                 model: str | None = None) -> IdPhoto:  # fmt: skip
+        """Make an ID photo from a portrait: background white|blue|red|#RRGGBB|r,g,b|transparent; size
+        original|1inch|1inch-large|2inch-small|2inch|custom (with width, height px); crop='face' places the head
+        as ID rules expect (crop='none' keeps the whole picture); JPEG or PNG at 300 DPI; max_kb caps the file
+        size; sheet='4R' or '5inch' adds a print sheet. Always over HTTP (the same port serves gRPC)."""
+        data = _encode(image, rgb)
+        params = id_photo_params(background, size, width, height, crop, format, max_kb, sheet, refine)
+        if model or self.model:
+            params["model"] = model or self.model
+        if self._http is None:
+            self._http = HttpTransport(*self._args)
+        http = self._http
+        body = with_retries(lambda: http.post_image("/v1/id-photo", data, params), self.retries, self.backoff)
+        return IdPhoto.from_json(json.loads(body))
+
     def close(self) -> None:
         self._transport.close()
+        if self._http is not None and self._http is not self._transport:
+            self._http.close()
 
     def __enter__(self) -> SegClient:
         return self
@@ -106,8 +130,9 @@ class AsyncSegClient:
         if protocol not in ("http", "grpc"):
             raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
         self.model, self.retries, self.backoff = model, retries, backoff
-        transport = AsyncHttpTransport if protocol == "http" else AsyncGrpcTransport
-        self._transport = transport(endpoint, timeout, _headers(api_key))
+        self._args = (endpoint, timeout, _headers(api_key))
+        self._transport = AsyncHttpTransport(*self._args) if protocol == "http" else AsyncGrpcTransport(*self._args)
+        self._http = self._transport if isinstance(self._transport, AsyncHttpTransport) else None
 
     async def segment(self, image: ImageInput, *, rgb: bool = False, probability: bool = False,
                       class_id: int | None = None, model: str | None = None) -> SegResult:  # fmt: skip
@@ -140,8 +165,26 @@ class AsyncSegClient:
         finally:
             bar.close()
 
+    async def id_photo(self, image: ImageInput, *, background: str = "white", size: str = "1inch",
+                       width: int | None = None, height: int | None = None, crop: str = "face",
+                       format: str = "jpeg", max_kb: int | None = None, sheet: str | None = None,
+                       refine: bool = True, rgb: bool = False, model: str | None = None) -> IdPhoto:  # fmt: skip
+        """See SegClient.id_photo."""
+        data = _encode(image, rgb)
+        params = id_photo_params(background, size, width, height, crop, format, max_kb, sheet, refine)
+        if model or self.model:
+            params["model"] = model or self.model
+        if self._http is None:
+            self._http = AsyncHttpTransport(*self._args)
+        http = self._http
+        body = await with_retries_async(lambda: http.post_image("/v1/id-photo", data, params), self.retries,
+                                        self.backoff)  # fmt: skip
+        return IdPhoto.from_json(json.loads(body))
+
     async def close(self) -> None:
         await self._transport.close()
+        if self._http is not None and self._http is not self._transport:
+            await self._http.close()
 
     async def __aenter__(self) -> AsyncSegClient:
         return self

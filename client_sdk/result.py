@@ -57,13 +57,13 @@ class SegResult:
         return self.mask(1).astype(np.float32)
 
     def overlay(self, image: ImageInput, alpha: float = 0.5, rgb: bool = False) -> np.ndarray:
-        """The image with each class tinted in PaddleSeg's colours; BGR uint8 (RGB with rgb=True)."""
-        base = to_array(image, rgb=True).astype(np.float32)
+        """The image with each class tinted in PaddleSeg's colours; BGR uint8 (RGB with rgb=True). A numpy image is
+        taken to be in that order too, as in cutout() and segment()."""
+        base = to_array(image, rgb=rgb).astype(np.float32)
         self._check_size(base)
-        colors = _palette(int(self.label_map.max()) + 1).astype(np.float32)
-        tinted = (1 - alpha) * base + alpha * colors[self.label_map]
-        out = np.clip(np.rint(tinted), 0, 255).astype(np.uint8)
-        return out if rgb else np.ascontiguousarray(out[:, :, ::-1])
+        colors = _palette(int(self.label_map.max()) + 1).astype(np.float32)  # RGB rows
+        tinted = (1 - alpha) * base + alpha * (colors if rgb else colors[:, ::-1])[self.label_map]
+        return np.clip(np.rint(tinted), 0, 255).astype(np.uint8)
 
     def cutout(self, image: ImageInput, rgb: bool = False) -> np.ndarray:
         """The image with the foreground's alpha as a 4th channel: BGRA uint8 (RGBA with rgb=True)."""

@@ -103,7 +103,9 @@ class ServingClient:
         conf = self._require_conf()
         feeds = self._feeds(feed, batch, conf)
         requested = [fetch] if isinstance(fetch, str) else list(fetch or [])
-        resolved = [self._fetch_var(name, conf) for name in requested]
+        resolved = []
+        for name in requested:  # a loop, not a comprehension: the warning's stacklevel must reach the caller
+            resolved.append(self._fetch_var(name, conf))
         aliases = [v.alias for v in resolved]
         if self._grpc:
             result = with_retries(lambda: self._grpc_call(request_proto(feeds, aliases, log_id)), self.retries, 0.1)

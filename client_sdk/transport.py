@@ -41,9 +41,10 @@ def grpc_target(endpoint: str) -> str:
 
 
 def _delay(error: SegServingError, attempt: int, backoff: float) -> float:
+    jitter = backoff * (2**attempt) * (0.5 + random.random() / 2)
     if isinstance(error, ServerBusy) and error.retry_after is not None:
-        return error.retry_after
-    return backoff * (2**attempt) * (0.5 + random.random() / 2)
+        return error.retry_after + jitter  # at least what the server asked, spread so clients don't retry in waves
+    return jitter
 
 
 def _retryable(error: SegServingError) -> bool:
@@ -135,16 +136,19 @@ class HttpTransport:
         self.timeout = timeout
         self._client = httpx.Client(base_url=base_url(endpoint), timeout=timeout, headers=headers)
 
-    def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
+    def post_image(self, path: str, data: bytes, params: dict[str, str]) -> bytes:
+        """POST image bytes; the 200 body, or the typed error."""
         try:
-            response = self._client.post(f"/v1/models/{model}/segment", content=data,
-                                         params={**options, "output": "json"},
+            response = self._client.post(path, content=data, params=params,
                                          headers={"Content-Type": "application/octet-stream"})  # fmt: skip
         except httpx.TransportError as exc:
             raise transport_error(exc, self.timeout) from None
         if response.status_code != 200:
             raise http_error(response)
-        return result_from_json(response.content)
+        return response.content
+
+    def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
+        return result_from_json(self.post_image(f"/v1/models/{model}/segment", data, {**options, "output": "json"}))
 
     def close(self) -> None:
         self._client.close()
@@ -157,16 +161,20 @@ class AsyncHttpTransport:
         self.timeout = timeout
         self._client = httpx.AsyncClient(base_url=base_url(endpoint), timeout=timeout, headers=headers)
 
-    async def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
+    async def post_image(self, path: str, data: bytes, params: dict[str, str]) -> bytes:
+        """POST image bytes; the 200 body, or the typed error."""
         try:
-            response = await self._client.post(f"/v1/models/{model}/segment", content=data,
-                                               params={**options, "output": "json"},
+            response = await self._client.post(path, content=data, params=params,
                                                headers={"Content-Type": "application/octet-stream"})  # fmt: skip
         except httpx.TransportError as exc:
             raise transport_error(exc, self.timeout) from None
         if response.status_code != 200:
             raise http_error(response)
-        return result_from_json(response.content)
+        return response.content
+
+    async def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
+        body = await self.post_image(f"/v1/models/{model}/segment", data, {**options, "output": "json"})
+        return result_from_json(body)
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -50,7 +51,9 @@ def _warm_up(handler: JobHandler) -> None:
     if handler.images is not None:
         import cv2
 
-        _, encoded = cv2.imencode(".png", synthetic_image(240, 320, 0))
+        limits = handler.images.limits
+        scale = min(1.0, (limits.max_pixels / (320 * 240)) ** 0.5)  # stay inside --max_image_pixels
+        _, encoded = cv2.imencode(".png", synthetic_image(max(1, int(240 * scale)), max(1, int(320 * scale)), 0))
         result = handler.handle([Job(0, JobKind.IMAGE, encoded.tobytes())])[0]
         if result.status != 200:
             raise RuntimeError(f"warm-up request failed: {result.message}")
@@ -74,16 +77,16 @@ def worker_main(sock: socket.socket, spec: WorkerSpec) -> None:
         handler = JobHandler(model, engine, spec.limits, spec.max_body_size)
         _warm_up(handler)
     except Exception as exc:  # any load failure is reported, not raised into multiprocessing
-        channel.send(sock, WorkerFailed(f"{type(exc).__name__}: {exc}"))
+        with contextlib.suppress(ConnectionError):
+            channel.send(sock, WorkerFailed(f"{type(exc).__name__}: {exc}"))
         return
     device = "cpu" if spec.options.device == "cpu" else f"gpu:{spec.options.gpu_id}"
-    channel.send(sock, WorkerReady(os.getpid(), engine.name, device))
-    while True:
-        try:
-            jobs = channel.recv(sock)
-        except (EOFError, ConnectionError):
-            return
-        channel.send(sock, handler.handle(jobs))
+    try:
+        channel.send(sock, WorkerReady(os.getpid(), engine.name, device))
+        while True:
+            channel.send(sock, handler.handle(channel.recv(sock)))
+    except (EOFError, ConnectionError):  # the front closed the channel: shutdown (possibly while we loaded or ran)
+        return
 
 
 def _engine(model, spec: WorkerSpec):
