@@ -18,6 +18,7 @@ from client_sdk.errors import (
     Timeout,
     Unavailable,
 )
+from client_sdk.idphoto import IdPhoto
 from client_sdk.result import SegResult
 from client_sdk.serving import ServingClient, UnknownFetchName
 
@@ -34,6 +35,7 @@ __all__ = [
     "AsyncSegClient",
     "AuthError",
     "BatchItem",
+    "IdPhoto",
     "InvalidInput",
     "ModelNotFound",
     "SegClient",
