@@ -92,7 +92,7 @@ class SegClient:
             return list(tqdm(results, total=len(items), disable=not progress, desc="segment", unit="img"))
 
     def id_photo(self, image: ImageInput, *, background: str = "white", size: str = "1inch",
-                 width: int | None = None, height: int | None = None, crop: str = "face", format: str = "jpeg",
+                 width: int | None = None, height: int | None = None, crop: str = "face", format: str | None = None,
                  max_kb: int | None = None, sheet: str | None = None, refine: bool = True, rgb: bool = False,
                  model: str | None = None) -> IdPhoto:  # fmt: skip
         """Make an ID photo from a portrait: background white|blue|red|#RRGGBB|r,g,b|transparent; size
@@ -167,7 +167,7 @@ class AsyncSegClient:
 
     async def id_photo(self, image: ImageInput, *, background: str = "white", size: str = "1inch",
                        width: int | None = None, height: int | None = None, crop: str = "face",
-                       format: str = "jpeg", max_kb: int | None = None, sheet: str | None = None,
+                       format: str | None = None, max_kb: int | None = None, sheet: str | None = None,
                        refine: bool = True, rgb: bool = False, model: str | None = None) -> IdPhoto:  # fmt: skip
         """See SegClient.id_photo."""
         data = _encode(image, rgb)

@@ -53,12 +53,13 @@ class IdPhoto:
         return path
 
 
-def id_photo_params(background: str, size: str, width: int | None, height: int | None, crop: str, format: str,
-                    max_kb: int | None, sheet: str | None, refine: bool) -> dict[str, str]:  # fmt: skip
-    """Query parameters of POST /v1/id-photo."""
-    params = {"background": background, "size": size, "crop": crop, "format": format,
-              "refine": "true" if refine else "false", "output": "json"}  # fmt: skip
-    for key, value in (("width", width), ("height", height), ("max_kb", max_kb), ("sheet", sheet)):
+def id_photo_params(background: str, size: str, width: int | None, height: int | None, crop: str,
+                    format: str | None, max_kb: int | None, sheet: str | None,
+                    refine: bool) -> dict[str, str]:  # fmt: skip
+    """Query parameters of POST /v1/id-photo (format None: JPEG, or PNG for a transparent background)."""
+    params = {"background": background, "size": size, "crop": crop, "refine": "true" if refine else "false",
+              "output": "json"}  # fmt: skip
+    for key, value in (("width", width), ("height", height), ("format", format), ("max_kb", max_kb), ("sheet", sheet)):
         if value is not None:
             params[key] = str(value)
     return params

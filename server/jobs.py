@@ -14,6 +14,7 @@ class JobKind(str, Enum):
     PADDLE_JSON = "paddle_json"  # GeneralModelService Request/Response, JSON
     IMAGE = "image"  # encoded image in, segmentation out (PNG / JSON / JPEG)
     KSERVE_V2 = "kserve_v2"  # KServe v2 inference request/response, JSON
+    ID_PHOTO = "id_photo"  # portrait photo in, ID photo (JPEG/PNG, optional print sheet) out
 
 
 @dataclass(slots=True)

@@ -76,24 +76,41 @@ def create_app(plane: DataPlane) -> FastAPI:
         kind = JobKind.PADDLE_PROTO if proto else JobKind.PADDLE_JSON
         return await run(request, model, kind, {}, "http-proto" if proto else "http-json")
 
+    async def image_body(request: Request, params: dict[str, str]) -> bytes | None:
+        """Multipart: the file part (other fields join params). Raw: None (read later). Else 415."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "multipart/form-data":
+            return await _form_image(request, limit, params)
+        if content_type and not content_type.startswith(RAW_IMAGE_TYPES):
+            raise ServingError(415, f"Content-Type {content_type!r} is not an image: send the image bytes "
+                                    "(image/jpeg, image/png, image/webp, image/bmp, application/octet-stream) "
+                                    "or multipart/form-data")  # fmt: skip
+        return None
+
     @app.post("/v1/models/{name}/segment", tags=["image"], openapi_extra=_RAW_BODY)
     async def segment(request: Request, name: str) -> Response:
         """Segment an image (raw JPEG/PNG/WebP/BMP body, or multipart/form-data with one file). Query options:
-        output=label|probability|alpha|overlay|json, class_id, format=png|jpeg, alpha, quality, probability."""
+        output=label|probability|alpha|overlay|json|proto, class_id, format=png|jpeg, alpha, quality, probability."""
         params = dict(request.query_params)
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
-            if content_type == "multipart/form-data":
-                body = await _form_image(request, limit, params)
-            elif content_type and not content_type.startswith(RAW_IMAGE_TYPES):
-                raise ServingError(415, f"Content-Type {content_type!r} is not an image: send the image bytes "
-                                        "(image/jpeg, image/png, image/webp, image/bmp, application/octet-stream) "
-                                        "or multipart/form-data")  # fmt: skip
-            else:
-                body = None
+            body = await image_body(request, params)
         except ServingError as exc:
             return _error(exc, JobKind.IMAGE)
         return await run(request, name, JobKind.IMAGE, params, "image", body)
+
+    @app.post("/v1/id-photo", tags=["id-photo"], openapi_extra=_RAW_BODY)
+    async def id_photo(request: Request) -> Response:
+        """Make an ID photo from a portrait (raw image body or multipart). Query options: background
+        (white|blue|red|#RRGGBB|r,g,b|transparent), size (original|1inch|1inch-large|2inch-small|2inch|custom with
+        width, height), crop=face|none, format=jpeg|png, max_kb, sheet=4R|5inch, refine, output=photo|sheet|json,
+        model (default: the server's first model)."""
+        params = dict(request.query_params)
+        try:
+            body = await image_body(request, params)
+        except ServingError as exc:
+            return _error(exc, JobKind.ID_PHOTO)
+        model = params.pop("model", None)
+        return await run(request, model, JobKind.ID_PHOTO, params, "id-photo", body)
 
     @app.post("/v2/models/{name}/infer", tags=["kserve-v2"])
     @app.post("/v2/models/{name}/versions/{version}/infer", tags=["kserve-v2"])

@@ -17,6 +17,7 @@ from server.codecs import kserve, paddle_tensor
 from server.codecs.image import ImageLimits
 from server.errors import ServingError
 from server.jobs import Job, JobKind, Result
+from server.workers.idphoto_job import IdPhotoJobCodec
 from server.workers.image_job import ImageJobCodec
 
 GZIP_MIN_BYTES = 512  # brpc's http_body_compress_threshold
@@ -25,6 +26,7 @@ _ERROR_TYPES = {
     JobKind.PADDLE_JSON: "application/json",
     JobKind.IMAGE: "application/json",
     JobKind.KSERVE_V2: "application/json",
+    JobKind.ID_PHOTO: "application/json",
 }
 
 
@@ -64,6 +66,7 @@ class JobHandler:
         self.engine = engine
         self.input_shape = spec.config.input_shape if spec.config else None
         self.images = ImageJobCodec(spec, limits) if spec.config and spec.config.preprocess else None
+        self.id_photos = IdPhotoJobCodec(self.images) if self.images else None
 
     def handle(self, jobs: list[Job]) -> list[Result]:
         """One result per job, in order. Jobs whose inputs share shapes run as one engine batch."""
@@ -81,6 +84,10 @@ class JobHandler:
                 prepared = self._prepare(job)
             except ServingError as exc:
                 results[job.id] = self._error(job, exc)
+                continue
+            except Exception as exc:  # input no check foresaw: answer this job, keep the worker (and its batch)
+                problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+                results[job.id] = self._error(job, ServingError(400, f"malformed request ({problem})"))
                 continue
             prepared.timings["preprocess"] = time.perf_counter() - t0
             key = tuple((name, a.shape[1:], a.dtype.str) for name, a in sorted(prepared.feeds.items()))
@@ -115,6 +122,10 @@ class JobHandler:
                 body, content_type = p.finish(sliced, p.timings)
             except ServingError as exc:
                 done.append({p.job.id: self._error(p.job, exc)})
+                continue
+            except Exception as exc:  # a failure encoding one result must not take the worker and its batch down
+                problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+                done.append({p.job.id: self._error(p.job, ServingError(500, f"encoding the result failed: {problem}"))})
                 continue
             headers = {}
             if (
@@ -155,7 +166,9 @@ class JobHandler:
                 400, f"model {self.spec.name!r} has no preprocessing config (converted without deploy.yaml): "
                 "use the tensor APIs"
             )  # fmt: skip
-        feeds, finish = self.images.prepare(job)
+        codec = self.id_photos if job.kind is JobKind.ID_PHOTO else self.images
+        assert codec is not None
+        feeds, finish = codec.prepare(job)
         return _Prepared(job, feeds, finish, start_us)
 
     def _check_shape(self, feeds: dict[str, np.ndarray]) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 
 from segcore.pipeline import SegmentationPipeline
-from segcore.postprocess import InvalidOutput, SegmentationResult, postprocess
+from segcore.postprocess import InvalidOutput, SegmentationResult, TransInfo, postprocess
 from segcore.proto.segmentation_pb2 import SegmentResponse
 from segcore.repository import ModelSpec
 from segcore.transforms import InvalidImage
@@ -84,6 +84,25 @@ class ImageJobCodec:
         self.preprocess = SegmentationPipeline.preprocessor_for(spec.config)
         self.num_classes = self.post.num_classes or (len(self.post.class_names) if self.post.class_names else None)
 
+    def load(self, job: Job) -> tuple[np.ndarray, np.ndarray, TransInfo]:
+        """Decode the job's image and preprocess it: (BGR image, C x H x W tensor, reverse-transform info)."""
+        try:
+            image = codec.decode_image(job.body, self.limits)
+        except codec.ImageError as exc:
+            raise ServingError(exc.status, str(exc)) from None
+        try:
+            tensor, trans_info = self.preprocess(image)
+        except (InvalidImage, ValueError) as exc:
+            raise ServingError(400, f"image cannot be preprocessed for this model: {exc}") from None
+        return image, tensor, trans_info
+
+    def segment(self, outputs: dict[str, np.ndarray], trans_info: TransInfo, want_scores: bool) -> SegmentationResult:
+        """The model's output for one image, at the image's original size."""
+        try:
+            return postprocess(outputs[self.post.output_name][0], self.post, trans_info, want_scores)
+        except InvalidOutput as exc:
+            raise ServingError(500, str(exc)) from None
+
     def _class_id(self, options: ImageOptions) -> int:
         if options.class_id is None:
             if self.num_classes == 2:
@@ -99,20 +118,10 @@ class ImageJobCodec:
             if self.post.output_op == "argmax":
                 raise ServingError(400, "this model outputs labels only (argmax export): no probabilities")
             class_id = self._class_id(options)
-        try:
-            image = codec.decode_image(job.body, self.limits)
-        except codec.ImageError as exc:
-            raise ServingError(exc.status, str(exc)) from None
-        try:
-            tensor, trans_info = self.preprocess(image)
-        except (InvalidImage, ValueError) as exc:
-            raise ServingError(400, f"image cannot be preprocessed for this model: {exc}") from None
+        image, tensor, trans_info = self.load(job)
 
         def finish(outputs: dict[str, np.ndarray], timings: dict[str, float]) -> tuple[bytes, str]:
-            try:
-                result = postprocess(outputs[self.post.output_name][0], self.post, trans_info, options.wants_scores)
-            except InvalidOutput as exc:
-                raise ServingError(500, str(exc)) from None
+            result = self.segment(outputs, trans_info, options.wants_scores)
             if options.output == "label":
                 return codec.label_png(result.label_map), "image/png"
             if options.output in ("probability", "alpha"):

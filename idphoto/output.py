@@ -1,0 +1,69 @@
+"""Encode photos as JPEG or PNG with 300 DPI metadata, optionally under a file-size limit."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from idphoto.errors import IdPhotoError
+from idphoto.presets import DPI
+
+CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
+JPEG_QUALITY = 95  # without a size limit
+MIN_JPEG_QUALITY = 10  # the lowest quality tried to meet a size limit
+KB = 1024
+
+
+def _pil(image: np.ndarray) -> Image.Image:
+    if image.ndim == 3 and image.shape[2] == 4:
+        return Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA))
+    return Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+
+
+def _save(picture: Image.Image, fmt: str, quality: int = JPEG_QUALITY) -> bytes:
+    buffer = io.BytesIO()
+    if fmt == "jpeg":
+        picture.save(buffer, "JPEG", quality=quality, optimize=True, dpi=(DPI, DPI))
+    else:
+        picture.save(buffer, "PNG", dpi=(DPI, DPI))  # dpi -> the pHYs chunk
+    return buffer.getvalue()
+
+
+def encode_image(image: np.ndarray, fmt: str, max_kb: int | None = None) -> bytes:
+    """`image` (BGR, or BGRA for PNG) as `fmt` ('jpeg' | 'png') at 300 DPI, at most `max_kb` KiB if given.
+
+    JPEG meets the limit with the highest quality that fits (binary search, quality >= 10); a PNG over the
+    limit, or a JPEG that does not fit even at quality 10, raises IdPhotoError(422).
+    """
+    if fmt not in CONTENT_TYPES:
+        raise ValueError(f"format must be one of {', '.join(CONTENT_TYPES)}, got {fmt!r}")
+    picture = _pil(image)
+    data = _save(picture, fmt)
+    if max_kb is None or len(data) <= max_kb * KB:
+        return data
+    if fmt == "png":
+        raise IdPhotoError(
+            422,
+            f"the PNG is {math.ceil(len(data) / KB)} KB, over max_kb={max_kb}; PNG is lossless and cannot be made"
+            " smaller: use format=jpeg to meet a size limit",
+        )
+    low, high = MIN_JPEG_QUALITY, JPEG_QUALITY - 1
+    best = _save(picture, fmt, low)
+    if len(best) > max_kb * KB:
+        raise IdPhotoError(
+            422,
+            f"cannot fit the photo in max_kb={max_kb}: even JPEG quality {MIN_JPEG_QUALITY} needs"
+            f" {math.ceil(len(best) / KB)} KB",
+        )
+    while low < high:  # invariant: quality `low` fits
+        mid = (low + high + 1) // 2
+        candidate = _save(picture, fmt, mid)
+        if len(candidate) <= max_kb * KB:
+            low, best = mid, candidate
+        else:
+            high = mid - 1
+    return best

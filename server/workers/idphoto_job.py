@@ -1,0 +1,62 @@
+"""The ID-photo API's work inside a worker: segment the portrait, then make the ID photo from its alpha."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import orjson
+
+from server.errors import ServingError
+from server.jobs import Job
+from server.workers.image_job import Finish, ImageJobCodec
+
+OUTPUTS = ("photo", "sheet", "json")
+
+
+class IdPhotoJobCodec:
+    """POST /v1/id-photo: options are idphoto.IdPhotoOptions' query parameters plus output=photo|sheet|json."""
+
+    def __init__(self, images: ImageJobCodec) -> None:
+        self.images = images
+
+    def prepare(self, job: Job) -> tuple[dict[str, np.ndarray], Finish]:
+        from idphoto.pipeline import IdPhotoError, IdPhotoOptions, make_id_photo
+
+        params = {k: v for k, v in job.params.items() if not k.startswith("_")}
+        output = params.pop("output", "photo")
+        if output not in OUTPUTS:
+            raise ServingError(400, f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+        try:
+            options = IdPhotoOptions.parse(params)
+        except IdPhotoError as exc:
+            raise ServingError(exc.status, str(exc)) from None
+        if output == "sheet" and not options.sheet:
+            raise ServingError(400, "output=sheet needs a sheet size: add sheet=4R or sheet=5inch")
+        image, tensor, trans_info = self.images.load(job)
+        post = self.images.post
+
+        def finish(outputs: dict[str, np.ndarray], timings: dict[str, float]) -> tuple[bytes, str]:
+            result = self.images.segment(outputs, trans_info, want_scores=post.output_op != "argmax")
+            alpha = result.scores[1] if result.scores is not None else (result.label_map == 1).astype(np.float32)
+            try:
+                photo = make_id_photo(image, alpha, options)
+            except IdPhotoError as exc:
+                raise ServingError(exc.status, str(exc)) from None
+            if output == "photo":
+                return photo.photo, photo.content_type
+            if output == "sheet":
+                assert photo.sheet is not None
+                return photo.sheet, photo.content_type
+            doc = {
+                "width": photo.width,
+                "height": photo.height,
+                "content_type": photo.content_type,
+                "face_box": list(photo.face_box) if photo.face_box is not None else None,
+                "photo": base64.b64encode(photo.photo).decode("ascii"),
+                "sheet": base64.b64encode(photo.sheet).decode("ascii") if photo.sheet is not None else None,
+                "timings_ms": {k: round(v * 1000, 3) for k, v in timings.items()},
+            }
+            return orjson.dumps(doc), "application/json"
+
+        return {self.images.spec.config.input_name: tensor[None]}, finish
