@@ -156,6 +156,8 @@ def run_peer(peer: str, plan: Plan, payloads: Payloads, out: Path, bar: tqdm) ->
                      plan.model, "--engine", plan.engine, "--port", str(port))  # fmt: skip
     if peer == "litserve":
         command += ["--workers", str(plan.thread)]
+    else:
+        command += ["--response", "label_png"]  # base64 JSON in and out, as the tutorials do
     try:
         with serve(command, f"http://127.0.0.1:{port}/health", out / f"{peer}.log") as process:
             return sweep(peer, peer, port, process.pid, plan, payloads, plan.peer_concurrency, bar)
