@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -50,8 +51,7 @@ class DataPlane:
     async def stop(self) -> None:
         """Drain: refuse new work, finish what is queued or running (bounded), stop the workers."""
         self.draining = True
-        for pool in self.pools.values():
-            await pool.stop(self.settings.drain_timeout_s)
+        await asyncio.gather(*(pool.stop(self.settings.drain_timeout_s) for pool in self.pools.values()))
 
     @property
     def live(self) -> bool:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import socket
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +21,24 @@ from server.rest.app import create_app
 from server.settings import ServerSettings
 
 log = logging.getLogger("server")
+_ANSWER_MARGIN_S = 1.0  # after the drain, time for requests it cut off to get their 503 written
+
+
+class _DrainingServer(uvicorn.Server):
+    """uvicorn that drains the DataPlane from the moment it starts shutting down: in-flight requests finish within
+    --drain_timeout_ms and the rest get 503, while uvicorn still waits for their connections (uvicorn alone would
+    cancel them with a bare 500 at its own timeout, and the lifespan shutdown only runs after that)."""
+
+    def __init__(self, plane: DataPlane, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.plane = plane
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        draining = asyncio.get_running_loop().create_task(self.plane.stop())
+        try:
+            await super().shutdown(sockets)
+        finally:
+            await draining
 
 
 class Runner:
@@ -32,7 +53,8 @@ class Runner:
         self.grpc_socket = runtime / "grpc.sock"
         self.app: FastAPI = create_app(self.plane)
         self.app.router.lifespan_context = self._lifespan
-        self.server = uvicorn.Server(
+        self.server = _DrainingServer(
+            self.plane,
             uvicorn.Config(
                 self.app,
                 host=settings.host,
@@ -41,9 +63,10 @@ class Runner:
                 loop="asyncio",
                 lifespan="on",
                 access_log=False,
-                timeout_graceful_shutdown=int(settings.drain_timeout_s),
+                # the DataPlane's drain bounds in-flight work; this only backstops connections that stay open
+                timeout_graceful_shutdown=settings.drain_timeout_s + _ANSWER_MARGIN_S,  # type: ignore[arg-type]
                 log_config=None,
-            )
+            ),
         )
 
     @contextlib.asynccontextmanager
@@ -75,6 +98,20 @@ class Runner:
         log.info("ready: serving %s on %s:%d (HTTP/1.1 + gRPC)", names, self.settings.host, self.settings.port)
 
     def run(self) -> int:
-        """Serve until SIGINT/SIGTERM; then drain and return the exit code."""
-        self.server.run()
+        """Serve until SIGINT/SIGTERM; then drain and return the exit code (0 after a drained shutdown)."""
+        if threading.current_thread() is not threading.main_thread():
+            self.server.run()
+            return self.exit_code
+        # Once drained, uvicorn re-raises the signal that stopped it under the handlers set before it started;
+        # with the default ones a clean SIGTERM shutdown would end as "killed by SIGTERM" (exit code -15).
+        previous = {sig: signal.signal(sig, _drained) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.server.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return self.exit_code
+
+
+def _drained(signum: int, frame: object) -> None:
+    """Handler for the signal uvicorn re-raises after a graceful shutdown: the drain is done, nothing to do."""

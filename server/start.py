@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -15,10 +16,23 @@ from server.settings import ModelSettings, ServerSettings
 from server.workers.pool import BatchPolicy
 
 MiB = 2**20
+_DASHED_GPU_LIST = re.compile(r"-\d+(,-?\d*)+")  # "-1,0": argparse would take it for an unknown option
+
+
+class _Parser(argparse.ArgumentParser):
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        """Keep a --gpu_ids list that starts with -1 ("-1,0") a value, so it reaches the check that explains it."""
+        marked, in_gpu_ids = [], False
+        for arg in sys.argv[1:] if args is None else args:
+            if in_gpu_ids and _DASHED_GPU_LIST.fullmatch(arg):
+                arg = f" {arg}"  # argparse never reads an argument that contains a space as an option
+            in_gpu_ids = arg == "--gpu_ids" or (in_gpu_ids and not arg.startswith("-"))
+            marked.append(arg)
+        return super().parse_known_args(marked, namespace)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m server.start",
         description="Serve segmentation models over Paddle Serving's GeneralModelService (HTTP JSON/protobuf and "
         "gRPC), KServe v2 and an image API, all on one port.",
@@ -95,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _gpu_lists(values: list[str], models: int, parser: argparse.ArgumentParser) -> list[tuple[int, ...]]:
     lists = []
-    for value in values:
+    for value in (v.strip() for v in values):
         try:
             ids = tuple(int(x) for x in value.split(",") if x.strip())
         except ValueError:

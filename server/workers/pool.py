@@ -77,7 +77,8 @@ class ModelWorkers:
         results = await asyncio.gather(*(self._spawn(w) for w in self._workers))
         failures = [r for r in results if r]
         if failures:
-            raise RuntimeError(f"model {self.name!r}: {failures[0]}")
+            spec = self._workers[0].spec
+            raise RuntimeError(f"model {self.name!r} failed to load from {spec.model_dir}: {failures[0]}")
         self._started.set()
 
     async def _spawn(self, worker: _Worker) -> str | None:
@@ -120,12 +121,14 @@ class ModelWorkers:
                 worker.process.kill()
 
     async def stop(self, grace_s: float) -> None:
-        """Stop taking jobs, let queued and in-flight ones finish (up to grace_s), then stop the workers."""
+        """Stop taking jobs, let queued and in-flight ones finish (up to grace_s), then stop the workers; jobs
+        still queued or running by then get 503."""
         self._closing = True
         deadline = time.monotonic() + grace_s
         while (self._queue or any(w.batches for w in self._workers)) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        for pending in self._queue:
+        running = [pending for w in self._workers for batch in w.batches for pending in batch]
+        for pending in [*self._queue, *running]:
             self._fail(pending, ServingError(503, "server is shutting down"))
         self._queue.clear()
         for worker in self._workers:
@@ -165,8 +168,9 @@ class ModelWorkers:
         try:
             return await asyncio.wait_for(asyncio.shield(pending.future), timeout=max(timeout, 0.0))
         except TimeoutError:
-            self._fail(pending, ServingError(504, "request deadline exceeded"))
             raise ServingError(504, f"request deadline exceeded ({job.deadline - job.enqueued:.3f} s)") from None
+        finally:  # no-op once answered; else nobody waits any more (deadline, caller cancelled): skip it if queued
+            pending.future.cancel()
 
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []

@@ -1,0 +1,254 @@
+"""`python -m server.start`: the documented flags, invalid combinations, how flags become settings, several models
+side by side, and (with a CUDA GPU) serving on the GPU."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import grpc
+import httpx
+import numpy as np
+import orjson
+import pytest
+from servers import child_env, free_port, start_server
+
+from segcore.proto.general_model_service_pb2 import Request, Response, Tensor
+from server.start import MiB, build_parser, settings_from_args
+from server.workers.process import WorkerSpec
+
+FLAGS = ("--model", "--repository", "--port", "--host", "--thread", "--gpu_ids", "--ir_optim", "--use_mkl",
+         "--no_mkl", "--use_trt", "--precision", "--mem_optim_off", "--max_body_size", "--workdir", "--engine",
+         "--batch_size", "--batch_timeout_ms", "--max_queue", "--request_timeout_ms", "--cpu_threads",
+         "--max_image_pixels", "--drain_timeout_ms")  # fmt: skip
+GRPC_METHOD = "/baidu.paddle_serving.predictor.general_model.GeneralModelService/inference"
+
+
+def start_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m server.start ARGS` on 127.0.0.1 and a free port, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "server.start", "--host", "127.0.0.1", "--port", str(free_port()), *args],
+        env=child_env(), capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def settings(*args: str | Path):
+    parser = build_parser()
+    return settings_from_args(parser.parse_args([str(a) for a in args]), parser)
+
+
+def png(height: int, width: int) -> bytes:
+    return cv2.imencode(".png", np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8))[
+        1
+    ].tobytes()
+
+
+@pytest.fixture(scope="module")
+def softmax_model(converted: Callable[[str], Path]) -> Path:
+    """A second model (repository entry dir of the tiny 2-class softmax model, named 'pir_softmax')."""
+    return converted("pir_softmax")
+
+
+# ----- help and invalid flags -----
+
+
+def test_help_documents_every_flag() -> None:
+    result = subprocess.run([sys.executable, "-m", "server.start", "--help"], env=child_env(), capture_output=True,
+                            text=True, timeout=120, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for flag in FLAGS:
+        assert flag in result.stdout, f"{flag} missing from --help"
+    documented = {opt: action.help for action in build_parser()._actions for opt in action.option_strings}
+    for flag in FLAGS:
+        assert documented.get(flag), f"{flag} has no help text"
+    assert set(documented) - {"-h", "--help"} == set(FLAGS), "a flag is not in this test's list"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        pytest.param(["--precision", "fp16"], ["--precision fp16/int8 needs --use_trt"], id="fp16-without-trt"),
+        pytest.param(["--gpu_ids", "-1,0"], ["--gpu_ids", "'-1,0' mixes -1 (CPU) with GPU ids"], id="cpu-and-gpu"),
+        pytest.param(["--gpu_ids", "0,a"], ["'0,a' is not a comma-separated list of integers"], id="gpu-not-int"),
+        pytest.param(["--model", "nosuch"], ["no model 'nosuch'", "available: portrait"], id="unknown-model"),
+        pytest.param(["--model", "portrait", "portrait"], ["same name"], id="same-model-twice"),
+        pytest.param(["--thread", "0"], ["--thread must be positive"], id="thread-0"),
+        pytest.param(["--batch_size", "0"], ["--batch_size must be positive"], id="batch-0"),
+        pytest.param(["--max_queue", "-3"], ["--max_queue must be positive"], id="queue-negative"),
+        pytest.param(["--engine", "tensorrt"], ["--engine", "invalid choice: 'tensorrt'"], id="engine"),
+        pytest.param(["--use_mkl", "--no_mkl"], ["--no_mkl", "not allowed with argument --use_mkl"], id="mkl"),
+    ],
+)
+def test_invalid_flags_exit_nonzero_with_a_message(args: list[str], words: list[str]) -> None:
+    result = start_cli(*args)
+    assert result.returncode != 0
+    assert "usage: python -m server.start" in result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+    assert "Uvicorn running" not in result.stderr + result.stdout
+
+
+# ----- flags -> settings (in process) -----
+
+
+def test_defaults() -> None:
+    s = settings()
+    (model,) = s.models
+    assert model.spec.name == "portrait" and model.engine == "auto"
+    assert model.workers == (os.cpu_count() or 1) and model.gpu_ids == ()
+    assert (model.batch.batch_size, model.batch.batch_timeout_s, model.batch.max_queue) == (8, 0.0, 256)
+    assert model.options.device == "cpu" and model.options.cpu_threads == 1 and model.options.mem_optim
+    assert (model.options.use_trt, model.options.precision) == (False, "fp32")
+    assert (s.host, s.port, s.max_body_size, s.workdir) == ("0.0.0.0", 9393, 512 * MiB, "workdir")
+    assert (s.request_timeout_s, s.drain_timeout_s, s.limits.max_pixels) == (30.0, 20.0, 40_000_000)
+
+
+def test_flags_map_to_settings() -> None:
+    s = settings("--thread", "3", "--batch_size", "4", "--batch_timeout_ms", "25", "--max_queue", "7",
+                 "--request_timeout_ms", "1500", "--cpu_threads", "2", "--max_image_pixels", "1234",
+                 "--drain_timeout_ms", "500", "--max_body_size", "999", "--mem_optim_off", "--engine", "paddle",
+                 "--workdir", "wd", "--host", "127.0.0.1", "--port", "8080")  # fmt: skip
+    (model,) = s.models
+    assert model.workers == 3 and model.engine == "paddle"
+    assert (model.batch.batch_size, model.batch.batch_timeout_s, model.batch.max_queue) == (4, 0.025, 7)
+    assert model.options.cpu_threads == 2 and not model.options.mem_optim
+    assert (s.request_timeout_s, s.drain_timeout_s, s.max_body_size, s.limits.max_pixels) == (1.5, 0.5, 999, 1234)
+    assert (s.host, s.port, s.workdir) == ("127.0.0.1", 8080, "wd")
+
+
+def test_mkl_and_ir_optim_flags() -> None:
+    (forced,) = settings("--use_mkl").models
+    assert forced.options.use_mkldnn and forced.options.ir_optim  # oneDNN on the CPU implies IR optimisation
+    (plain,) = settings("--no_mkl").models
+    assert not plain.options.use_mkldnn and not plain.options.ir_optim
+    (plain_ir,) = settings("--no_mkl", "--ir_optim").models
+    assert not plain_ir.options.use_mkldnn and plain_ir.options.ir_optim
+
+
+def test_gpu_ids_cycle_over_models(softmax_model: Path) -> None:
+    two = ("--model", "portrait", softmax_model)
+    one_list = settings(*two, "--gpu_ids", "0,1")
+    assert [m.spec.name for m in one_list.models] == ["portrait", "pir_softmax"]
+    assert [m.gpu_ids for m in one_list.models] == [(0, 1), (0, 1)]
+    assert [m.workers for m in one_list.models] == [2, 2]  # without --thread: one worker per GPU id
+    assert [m.gpu_ids for m in settings(*two, "--gpu_ids", "0,1", "2").models] == [(0, 1), (2,)]
+    assert [m.gpu_ids for m in settings(*two, "--gpu_ids", "1", "-1").models] == [(1,), ()]
+    assert [m.gpu_ids for m in settings(*two, "--gpu_ids", "3", "2", "1").models] == [(3,), (2,)]
+    cpu = settings(*two, "--gpu_ids", "-1")
+    assert [m.gpu_ids for m in cpu.models] == [(), ()]
+    assert [m.workers for m in cpu.models] == [os.cpu_count() or 1] * 2
+
+
+def test_use_trt_without_gpu_ids_means_gpu_0(softmax_model: Path) -> None:
+    s = settings("--model", "portrait", softmax_model, "--use_trt", "--precision", "fp16")
+    for model in s.models:
+        assert model.gpu_ids == (0,) and model.workers == 1
+        assert model.options.use_trt and model.options.precision == "fp16" and model.options.ir_optim
+    (explicit,) = settings("--use_trt", "--gpu_ids", "2").models
+    assert explicit.gpu_ids == (2,)
+
+
+def worker_specs(model, s) -> list[WorkerSpec]:
+    return model.worker_specs(s.limits, s.max_body_size)
+
+
+def test_worker_specs_round_robin_over_gpu_ids() -> None:
+    s = settings("--thread", "5", "--gpu_ids", "0,1", "--max_body_size", "4096", "--max_image_pixels", "777")
+    (model,) = s.models
+    specs = worker_specs(model, s)
+    assert [w.index for w in specs] == [0, 1, 2, 3, 4]
+    assert [(w.options.device, w.options.gpu_id) for w in specs] == [("gpu", i) for i in (0, 1, 0, 1, 0)]
+    assert all(w.model_name == "portrait" and w.max_body_size == 4096 and w.limits.max_pixels == 777 for w in specs)
+    assert all(Path(w.model_dir) == model.spec.server_dir for w in specs)
+    (cpu,) = settings("--thread", "3").models
+    assert [w.options.device for w in worker_specs(cpu, s)] == ["cpu"] * 3
+
+
+# ----- several models on one server -----
+
+
+def test_two_models_are_served_by_name(tmp_path: Path, softmax_model: Path) -> None:
+    with start_server(tmp_path, "--model", "portrait", softmax_model, "--thread", "1") as server:
+        listing = httpx.get(f"{server.url}/v1/models").json()
+        assert listing["default"] == "portrait"
+        by_name = {m["name"]: m for m in listing["models"]}
+        assert set(by_name) == {"portrait", "pir_softmax"}
+        assert (by_name["portrait"]["output_op"], by_name["pir_softmax"]["output_op"]) == ("sigmoid", "softmax")
+        assert all(m["ready"] and len(m["workers"]) == 1 for m in by_name.values())
+        pids = {m["workers"][0]["pid"] for m in by_name.values()}
+        assert len(pids) == 2, "each model has its own worker process"
+
+        for name, (height, width) in (("portrait", (40, 30)), ("pir_softmax", (50, 70))):
+            response = httpx.post(f"{server.url}/v1/models/{name}/segment", content=png(height, width), timeout=60)
+            assert response.status_code == 200, response.text
+            label = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_UNCHANGED)
+            assert label.shape == (height, width) and label.max() <= 1
+            assert httpx.get(f"{server.url}/v2/models/{name}/ready").status_code == 200
+        inputs = {name: httpx.get(f"{server.url}/v2/models/{name}").json()["inputs"][0]["name"] for name in by_name}
+        assert inputs == {"portrait": "image", "pir_softmax": "x"}
+
+        # the tensor API picks a model with ?model= (HTTP) or the `model` metadata key (gRPC); default: the first
+        x = Tensor(elem_type=1, shape=[1, 3, 24, 32], name="x", alias_name="x", float_data=np.zeros(3 * 24 * 32))
+        request = Request(tensor=[x], fetch_var_names=["fetch_name_0"])
+        entry = {"float_data": list(x.float_data), "elem_type": 1, "shape": [1, 3, 24, 32], "name": "x"}
+        body = orjson.dumps({"tensor": [entry], "fetch_var_names": ["fetch_name_0"]})
+        chosen = httpx.post(f"{server.url}/GeneralModelService/inference?model=pir_softmax", content=body, timeout=60)
+        assert chosen.status_code == 200, chosen.text
+        assert chosen.json()["outputs"][0]["tensor"][0]["shape"] == [1, 2, 24, 32]
+        default = httpx.post(f"{server.url}/GeneralModelService/inference", content=body, timeout=60)
+        assert default.status_code == 400 and "this model's inputs: image" in default.json()["err_msg"]
+        with grpc.insecure_channel(server.address) as channel:
+            call = channel.unary_unary(GRPC_METHOD)
+            reply = Response.FromString(call(request.SerializeToString(), metadata=(("model", "pir_softmax"),)))
+            assert reply.err_no == 0 and list(reply.outputs[0].tensor[0].shape) == [1, 2, 24, 32]
+            with pytest.raises(grpc.RpcError) as info:
+                call(request.SerializeToString(), metadata=(("model", "nosuch"),), timeout=60)
+            assert info.value.code() == grpc.StatusCode.NOT_FOUND
+            assert "models: portrait, pir_softmax" in info.value.details()
+
+
+# ----- GPU (skipped without a usable CUDA GPU) -----
+
+
+def cuda_usable() -> bool:
+    if shutil.which("nvidia-smi") is None:
+        return False
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+needs_cuda = pytest.mark.skipif(not cuda_usable(), reason="needs nvidia-smi and onnxruntime with CUDA")
+
+
+def check_gpu_server(tmp_path: Path, *flags: str, engine: str) -> None:
+    with start_server(tmp_path, "--gpu_ids", "0", *flags) as server:
+        info = httpx.get(f"{server.url}/v1/models/portrait").json()
+        assert [(w["device"], w["engine"]) for w in info["workers"]] == [("gpu:0", engine)]
+        image = png(300, 200)
+        response = httpx.post(f"{server.url}/v1/models/portrait/segment?output=json", content=image, timeout=120)
+        assert response.status_code == 200, response.text
+        doc = response.json()
+        assert (doc["height"], doc["width"], doc["model"]) == (300, 200, "portrait")
+        assert set(doc["classes_present"]) <= {0, 1}
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_serves_on_gpu_with_onnxruntime(tmp_path: Path) -> None:
+    check_gpu_server(tmp_path, engine="onnxruntime")
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_serves_on_gpu_with_paddle_inference(tmp_path: Path) -> None:
+    probe = subprocess.run([sys.executable, "-c", "import paddle; print(paddle.device.is_compiled_with_cuda())"],
+                           env=child_env(), capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    if probe.stdout.strip().splitlines()[-1:] != ["True"]:
+        pytest.skip("this paddlepaddle build has no CUDA")
+    check_gpu_server(tmp_path, "--engine", "paddle", engine="paddle")
