@@ -59,7 +59,11 @@ def parse_request(body: bytes, conf: ServingConf) -> tuple[TensorRequest, str | 
         datatype, shape = entry.get("datatype"), entry.get("shape")
         if datatype not in DATATYPES:
             raise _bad(f"input {name!r}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
-        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+        if (
+            not isinstance(shape, list)
+            or not shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        ):
             raise _bad(f"input {name!r}: shape must be a list of positive ints, got {shape!r}")
         try:
             array = np.asarray(entry.get("data"), dtype=DATATYPES[datatype])

@@ -101,7 +101,7 @@ def _check_feeds(feeds: dict[str, np.ndarray], conf: ServingConf, input_shape: l
             d is None or d == a for d, a in zip(input_shape, array.shape, strict=True)
         )
         if not fits:
-            want = ["?" if d is None else d for d in input_shape]
+            want = "[" + ", ".join("?" if d is None else str(d) for d in input_shape) + "]"
             raise _bad(f"feed {var.alias!r}: shape {list(array.shape)} does not fit the model input {want}")
     batches = {a.shape[0] for a in feeds.values()}
     if len(batches) > 1:
@@ -123,6 +123,13 @@ def parse_proto(body: bytes, conf: ServingConf, input_shape: list[int | None] | 
     return TensorRequest(feeds, resolve_fetch(request.fetch_var_names, conf), request.log_id)
 
 
+def _json_int(value: Any, field: str) -> int:
+    """An integer field of a JSON request (JSON true/false are not integers); 400 naming the field."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(f"{field} must be an integer, got {value!r}")
+    return value
+
+
 def parse_json(body: bytes, conf: ServingConf, input_shape: list[int | None] | None) -> TensorRequest:
     """A JSON Request (field names as in the proto) -> TensorRequest."""
     try:
@@ -135,7 +142,7 @@ def parse_json(body: bytes, conf: ServingConf, input_shape: list[int | None] | N
     for t in doc["tensor"]:
         if not isinstance(t, dict):
             raise _bad("each entry of 'tensor' must be an object")
-        elem_type = int(t.get("elem_type", 0))
+        elem_type = _json_int(t.get("elem_type", 0), "elem_type")
         var = _feed_var(str(t.get("name", "")), str(t.get("alias_name", "")), conf)
         values = t.get(_FIELDS[elem_type][0], []) if elem_type in _FIELDS else None
         if values is not None and not isinstance(values, list):
@@ -150,7 +157,10 @@ def parse_json(body: bytes, conf: ServingConf, input_shape: list[int | None] | N
     if not isinstance(fetch, list):
         raise _bad("fetch_var_names must be a list of names")
     _check_feeds(feeds, conf, input_shape)
-    return TensorRequest(feeds, resolve_fetch(map(str, fetch), conf), int(doc.get("log_id", 0) or 0))
+    log_id = _json_int(doc.get("log_id", 0) or 0, "log_id")
+    if log_id < 0:
+        raise _bad(f"log_id must be a non-negative integer, got {log_id}")
+    return TensorRequest(feeds, resolve_fetch(map(str, fetch), conf), log_id)
 
 
 def _tensor_bytes(var: VarSpec, array: np.ndarray) -> bytes:

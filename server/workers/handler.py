@@ -178,7 +178,7 @@ class JobHandler:
         dims = self.input_shape
         if array.ndim != len(dims) or any(d is not None and d != a for d, a in zip(dims, array.shape, strict=False)):
             raise ServingError(400, f"input shape {list(array.shape)} does not fit the model input "
-                                    f"{['?' if d is None else d for d in dims]}")  # fmt: skip
+                                    "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]")  # fmt: skip
 
     def _error(self, job: Job, error: ServingError) -> Result:
         if job.kind is JobKind.PADDLE_PROTO:

@@ -32,7 +32,8 @@ def _number(params: dict[str, str], name: str, kind: type, default: float | None
     try:
         return kind(params[name])
     except ValueError:
-        raise ServingError(400, f"query option {name} must be a {kind.__name__}, got {params[name]!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ServingError(400, f"query option {name} must be {what}, got {params[name]!r}") from None
 
 
 @dataclass(frozen=True)

@@ -282,11 +282,6 @@ def test_fields_of_the_wrong_type_are_refused_by_the_worker_not_fatal(server: Se
     assert workers(server) == before, "the worker was replaced"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/codecs (paddle_tensor.parse_json, kserve.parse_request) do not validate these field types: "
-    "the worker's fallback answers 400 'malformed request (ValueError: ...)' without naming the field",
-)
 @pytest.mark.parametrize(("path", "body", "field"), WRONG_TYPES)
 def test_fields_of_the_wrong_type_are_named(server: ServerProcess, path: str, body: bytes, field: str) -> None:
     response = post(server, path, body, "application/json")
