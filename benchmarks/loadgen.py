@@ -57,6 +57,7 @@ class _HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[tuple[int, int]] | None = None
         self.size = 0
+        self.keep_alive = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -64,6 +65,9 @@ class _HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.size += len(data)
         self.parser.feed_data(data)
+
+    def on_headers_complete(self) -> None:
+        self.keep_alive = self.parser.should_keep_alive()  # only meaningful while the message is parsed
 
     def on_message_complete(self) -> None:
         if self.waiter is not None and not self.waiter.done():
@@ -102,7 +106,7 @@ class _Client:
         if conn is None or conn.transport is None or conn.transport.is_closing():
             _, conn = await asyncio.get_running_loop().create_connection(_HttpConnection, self.host, self.port)
         status, size = await conn.request(self.http_request)
-        if conn.parser.should_keep_alive():
+        if conn.keep_alive:
             self._pool.append(conn)
         else:
             assert conn.transport is not None

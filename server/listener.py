@@ -20,16 +20,31 @@ class _Splice(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.peer: asyncio.Transport | None = None
+        self._early: list[bytes] = []  # bytes that arrived before the peer was attached
+        self._early_eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
+    def attach(self, peer: asyncio.Transport) -> None:
+        """Start copying to `peer`, first whatever arrived before it existed (the server may speak first)."""
+        self.peer = peer
+        for data in self._early:
+            peer.write(data)
+        self._early.clear()
+        if self._early_eof and peer.can_write_eof():
+            peer.write_eof()
+
     def data_received(self, data: bytes) -> None:
-        if self.peer is not None:
+        if self.peer is None:
+            self._early.append(data)
+        else:
             self.peer.write(data)
 
     def eof_received(self) -> bool | None:
-        if self.peer is not None and self.peer.can_write_eof():
+        if self.peer is None:
+            self._early_eof = True
+        elif self.peer.can_write_eof():
             self.peer.write_eof()
         return True
 
@@ -101,8 +116,9 @@ async def _connect_upstream(client: _Splice, pending: bytes, path: str) -> None:
         log.error("cannot reach the gRPC server at %s: %s", path, exc)
         client.transport.close()
         return
-    upstream.peer, client.peer = client.transport, upstream_transport
     upstream_transport.write(pending)
+    client.attach(upstream_transport)
+    upstream.attach(client.transport)
     if client.transport.is_closing():
         upstream_transport.close()
     else:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -34,22 +36,28 @@ class Metrics:
         self.queue_depth = Gauge("segserving_queue_depth", "Jobs waiting for a worker", ["model"], registry=r)
         self.inflight = Gauge("segserving_inflight_requests", "Requests being handled", registry=r)
 
+    @staticmethod
+    @functools.cache
+    def _child(metric: Any, *labels: str) -> Any:
+        """metric.labels(*labels), looked up once: prometheus_client's labels() takes a lock and builds a key."""
+        return metric.labels(*labels)
+
     def track_queue(self, model: str, depth: Callable[[], int]) -> None:
         self.queue_depth.labels(model).set_function(depth)
 
     def answered(self, model: str, protocol: str, status: int, seconds: float) -> None:
-        self.requests.labels(model, protocol, str(status)).inc()
-        self.latency.labels(model, protocol).observe(seconds)
+        self._child(self.requests, model, protocol, str(status)).inc()
+        self._child(self.latency, model, protocol).observe(seconds)
 
     # PoolObserver
     def result(self, model: str, job: Job, result: Result) -> None:
         worker_time = sum(result.timings.values())
-        self.stages.labels(model, "queue").observe(max(time.monotonic() - job.enqueued - worker_time, 0.0))
+        self._child(self.stages, model, "queue").observe(max(time.monotonic() - job.enqueued - worker_time, 0.0))
         for stage, seconds in result.timings.items():
-            self.stages.labels(model, stage).observe(seconds)
+            self._child(self.stages, model, stage).observe(seconds)
 
     def batch(self, model: str, size: int) -> None:
-        self.batch_sizes.labels(model).observe(size)
+        self._child(self.batch_sizes, model).observe(size)
 
     def restart(self, model: str) -> None:
         self.restarts.labels(model).inc()

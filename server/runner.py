@@ -18,6 +18,7 @@ from server.dataplane import DataPlane
 from server.grpc.service import build_server
 from server.listener import sniffing_protocol
 from server.rest.app import create_app
+from server.rest.inference import InferenceRoutes
 from server.settings import ServerSettings
 
 log = logging.getLogger("server")
@@ -56,13 +57,14 @@ class Runner:
         self.server = _DrainingServer(
             self.plane,
             uvicorn.Config(
-                self.app,
+                InferenceRoutes(self.plane, self.app),
                 host=settings.host,
                 port=settings.port,
                 http=sniffing_protocol(str(self.grpc_socket)),
-                loop="asyncio",
+                loop="uvloop",  # faster I/O callbacks; grpc.aio runs on it too
                 lifespan="on",
                 access_log=False,
+                proxy_headers=False,  # no X-Forwarded-* rewriting on the hot path; put a proxy's own logs first
                 # the DataPlane's drain bounds in-flight work; this only backstops connections that stay open
                 timeout_graceful_shutdown=settings.drain_timeout_s + _ANSWER_MARGIN_S,  # type: ignore[arg-type]
                 log_config=None,

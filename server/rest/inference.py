@@ -1,0 +1,215 @@
+"""The inference routes as a plain ASGI adapter: request bytes to the DataPlane, Result bytes back.
+
+These routes carry every request a client pays for, so they skip the per-request framework stack (middleware,
+routing tables, dependency solving, response objects), which costs about as much CPU as the rest of the front
+process together. Everything else (health, metrics, model info, OpenAPI) is served by the FastAPI app behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from server.codecs import kserve, paddle_tensor
+from server.dataplane import DataPlane
+from server.errors import ServingError
+from server.jobs import JobKind, Result
+from server.rest.body import form_image, too_large
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PROTO = "application/proto"
+RAW_IMAGE_TYPES = ("image/", "application/octet-stream")
+PADDLE_PATHS = ("/GeneralModelService/inference", "/GeneralModelService/debug")
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body arrived."""
+
+
+def _route(path: str) -> tuple[str, str | None] | None:
+    """(route, model name) for an inference path, else None."""
+    if path in PADDLE_PATHS:
+        return "paddle", None
+    if path == "/v1/id-photo":
+        return "id-photo", None
+    if path.startswith("/v1/models/") and path.endswith("/segment"):
+        name = path[len("/v1/models/") : -len("/segment")]
+        return ("segment", name) if name and "/" not in name else None
+    if path.startswith("/v2/models/") and path.endswith("/infer"):
+        name, _, version = path[len("/v2/models/") : -len("/infer")].partition("/versions/")
+        if name and "/" not in name and "/" not in version and (version or "/versions/" not in path):
+            return "v2", name
+    return None
+
+
+def error_body(exc: ServingError, kind: JobKind | None) -> tuple[bytes, str]:
+    """The error in the request's own encoding: Paddle Serving Response (proto/JSON) or {"error": ...}."""
+    if kind is JobKind.PADDLE_PROTO:
+        return paddle_tensor.error_proto(exc), PROTO
+    if kind is JobKind.PADDLE_JSON:
+        return paddle_tensor.error_json(exc), "application/json"
+    return kserve.error(exc.message), "application/json"
+
+
+class InferenceRoutes:
+    """ASGI app: POST inference routes handled here, every other request passed to `fallback`."""
+
+    def __init__(self, plane: DataPlane, fallback: ASGIApp) -> None:
+        self.plane = plane
+        self.fallback = fallback
+        self.limit = plane.settings.max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = _route(scope["path"]) if scope["type"] == "http" else None
+        if route is None:
+            await self.fallback(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await _send(send, 405, b'{"error": "use POST"}', "application/json", {"Allow": "POST"})
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        kind, protocol, model = self._kind(route, headers, params)
+        try:
+            result = await self._handle(scope, receive, headers, params, kind, protocol, model)
+        except ClientGone:
+            return
+        except ServingError as exc:
+            body, content_type = error_body(exc, kind)
+            extra = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after is not None else {}
+            await _send(send, exc.status, body, content_type, extra)
+            return
+        await _send(send, result.status, result.body, result.content_type, _result_headers(result))
+
+    @staticmethod
+    def _kind(route: tuple[str, str | None], headers: dict[str, str],
+              params: dict[str, str]) -> tuple[JobKind, str, str | None]:  # fmt: skip
+        name, model = route
+        if name == "paddle":
+            proto = headers.get("content-type", "").split(";")[0].strip().lower() == PROTO
+            return (JobKind.PADDLE_PROTO, "http-proto", params.get("model")) if proto else (
+                JobKind.PADDLE_JSON, "http-json", params.get("model"))  # fmt: skip
+        if name == "v2":
+            return JobKind.KSERVE_V2, "kserve-v2", model
+        if name == "id-photo":
+            return JobKind.ID_PHOTO, "id-photo", params.pop("model", None)
+        return JobKind.IMAGE, "image", model
+
+    async def _handle(self, scope: Scope, receive: Receive, headers: dict[str, str], params: dict[str, str],
+                      kind: JobKind, protocol: str, model: str | None) -> Result:  # fmt: skip
+        job_params = dict(params) if kind in (JobKind.IMAGE, JobKind.ID_PHOTO) else {}
+        job_params.update(_encoding_params(headers))
+        if kind in (JobKind.IMAGE, JobKind.ID_PHOTO):
+            content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type == "multipart/form-data":
+                body = await form_image(Request(scope, receive), self.limit, job_params)
+                return await self.plane.infer(model, kind, body, job_params, protocol)
+            if content_type and not content_type.startswith(RAW_IMAGE_TYPES):
+                raise ServingError(415, f"Content-Type {content_type!r} is not an image: send the image bytes "
+                                        "(image/jpeg, image/png, image/webp, image/bmp, application/octet-stream) "
+                                        "or multipart/form-data")  # fmt: skip
+        body = await _read_body(receive, headers, self.limit)
+        return await self.plane.infer(model, kind, body, job_params, protocol)
+
+
+def _encoding_params(headers: dict[str, str]) -> dict[str, str]:
+    params = {}
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding == "gzip":
+        params["_gzip_request"] = "1"
+    elif encoding not in ("", "identity"):
+        raise ServingError(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
+    if "gzip" in headers.get("accept-encoding", "").lower():
+        params["_gzip_response"] = "1"
+    return params
+
+
+async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    """The whole body; 413 as soon as Content-Length or the bytes received pass `limit`."""
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ServingError(400, f"invalid Content-Length {declared!r}")
+        if int(declared) > limit:
+            raise too_large(limit)
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _result_headers(result: Result) -> dict[str, str]:
+    headers = dict(result.headers)
+    if result.timings:
+        headers["Server-Timing"] = ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in result.timings.items())
+    return headers
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
+    raw = [(b"content-type", content_type.encode("latin-1")), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _raw(tag: str, summary: str, description: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    """OpenAPI operation for a route whose body is raw bytes."""
+    body = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    return {"tags": [tag], "summary": summary, "description": description, "parameters": parameters,
+            "requestBody": body, "responses": {"200": {"description": "OK"}}}  # fmt: skip
+
+
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_VERSION = {**_NAME, "name": "version"}
+_MODEL = {"name": "model", "in": "query", "required": False, "schema": {"type": "string"}}
+_PADDLE = _raw(
+    "paddle-serving",
+    "Paddle Serving GeneralModelService",
+    "A Request as JSON, or as protobuf with Content-Type application/proto; gzip bodies accepted and returned. "
+    "`model` picks a model (default: the first).",
+    [_MODEL],
+)
+_SEGMENT = _raw(
+    "image",
+    "Segment an image",
+    "Raw JPEG/PNG/WebP/BMP body, or multipart/form-data with one file. Query options: "
+    "output=label|probability|alpha|overlay|json|proto, class_id, format=png|jpeg, alpha, quality, probability.",
+    [_NAME],
+)
+_ID_PHOTO = _raw(
+    "id-photo",
+    "Make an ID photo",
+    "Raw image body or multipart. Query options: background (white|blue|red|#RRGGBB|r,g,b|transparent), "
+    "size (original|1inch|1inch-large|2inch-small|2inch|custom with width, height), crop=face|none, "
+    "format=jpeg|png, max_kb, sheet=4R|5inch, refine, output=photo|sheet|json.",
+    [_MODEL],
+)
+_V2 = {
+    "tags": ["kserve-v2"],
+    "summary": "KServe v2 inference (JSON tensors)",
+    "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+    "responses": {"200": {"description": "OK"}},
+}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/GeneralModelService/inference": {"post": _PADDLE},
+    "/GeneralModelService/debug": {"post": _PADDLE},
+    "/v1/models/{name}/segment": {"post": _SEGMENT},
+    "/v1/id-photo": {"post": _ID_PHOTO},
+    "/v2/models/{name}/infer": {"post": {**_V2, "parameters": [_NAME]}},
+    "/v2/models/{name}/versions/{version}/infer": {"post": {**_V2, "parameters": [_NAME, _VERSION]}},
+}
