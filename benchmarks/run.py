@@ -32,6 +32,7 @@ class Plan:
     """What to run."""
 
     model: str = "portrait"
+    model_ref: str = ""  # what --model named (a repository name or a directory); model is its served name
     engine: str = "onnxruntime"
     thread: int = 2
     concurrency: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32])
@@ -62,7 +63,9 @@ def summarize(outcome: dict[str, Any]) -> dict[str, Any]:
         "max_ms": round(lat[-1] * 1000, 2) if count else float("nan"),
         "requests": count,
         "errors": outcome["errors"],
-        "bytes_per_request": round((outcome["bytes_sent"] + outcome["bytes_received"]) / total) if total else 0,
+        "bytes_per_request": None
+        if outcome.get("bytes_unknown") or not total
+        else round((outcome["bytes_sent"] + outcome["bytes_received"]) / total),
         "client_cpu_percent": round(100 * outcome["client_cpu_s"] / outcome["elapsed"], 1) if outcome["elapsed"] else 0,
     }
 
@@ -114,7 +117,8 @@ def protocol_spec(protocol: str, port: int, plan: Plan, payloads: Payloads) -> S
 
 
 def server_command(plan: Plan, port: int, engine: str, thread: int) -> list[str]:
-    return python("-m", "server.start", "--model", plan.model, "--port", str(port), "--host", "127.0.0.1",
+    model = plan.model_ref or plan.model
+    return python("-m", "server.start", "--model", model, "--port", str(port), "--host", "127.0.0.1",
                   "--thread", str(thread), "--engine", engine, "--max_queue", "1024",
                   "--workdir", f"/tmp/segserving-bench-{port}")  # fmt: skip
 
@@ -153,7 +157,7 @@ def run_segserving(plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list
 def run_peer(peer: str, plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list[dict[str, Any]]:
     port = free_port()
     command = python("-m", f"benchmarks.peers.{'naive' if peer == 'naive' else 'litserve_app'}", "--model",
-                     plan.model, "--engine", plan.engine, "--port", str(port))  # fmt: skip
+                     plan.model_ref or plan.model, "--engine", plan.engine, "--port", str(port))  # fmt: skip
     if peer == "litserve":
         command += ["--workers", str(plan.thread)]
     else:
@@ -238,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     repo = ModelRepository(Path(args.repository)) if args.repository else ModelRepository()
     spec = repo.resolve(plan.model)
-    plan.model = spec.name
+    plan.model_ref, plan.model = str(spec.server_dir.parent) if Path(plan.model).is_dir() else plan.model, spec.name
     payloads = prepare(spec, out / "payloads")
     steps = (4 + len(plan.protocols) * len(plan.concurrency) + len(plan.open_loop)
              + len(plan.peers) * len(plan.peer_concurrency) + (2 if plan.thread_scaling else 0))  # fmt: skip

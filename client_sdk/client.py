@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import Any, Literal
 
 from PIL import Image
 from tqdm import tqdm
@@ -47,13 +47,10 @@ def _encode(image: ImageInput, rgb: bool) -> bytes:
     return data
 
 
-class SegClient:
-    """A connection-pooled client for one server.
+class _ClientBase:
+    """What SegClient and AsyncSegClient share: settings, the transport choice, ID-photo request building."""
 
-    >>> client = SegClient("127.0.0.1:9393")
-    >>> result = client.segment("photo.jpg")          # SegResult at the photo's size
-    >>> result.mask().mean()                          # fraction of person pixels
-    """
+    _transports: tuple[type, type]  # (HTTP, gRPC)
 
     def __init__(self, endpoint: str = "127.0.0.1:9393", model: str = "portrait", protocol: Protocol = "http",
                  timeout: float = 30.0, retries: int = 3, api_key: str | None = None,
@@ -62,8 +59,29 @@ class SegClient:
             raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
         self.model, self.retries, self.backoff = model, retries, backoff
         self._args = (endpoint, timeout, _headers(api_key))
-        self._transport = HttpTransport(*self._args) if protocol == "http" else GrpcTransport(*self._args)
-        self._http = self._transport if isinstance(self._transport, HttpTransport) else None
+        http, grpc_ = self._transports
+        self._transport = http(*self._args) if protocol == "http" else grpc_(*self._args)
+        self._http = self._transport if protocol == "http" else None  # id_photo always goes over HTTP
+
+    def _id_photo_request(self, image: ImageInput, rgb: bool, model: str | None,
+                          **options: Any) -> tuple[bytes, dict[str, str]]:  # fmt: skip
+        params = id_photo_params(**options)
+        if model or self.model:
+            params["model"] = model or self.model
+        if self._http is None:
+            self._http = self._transports[0](*self._args)
+        return _encode(image, rgb), params
+
+
+class SegClient(_ClientBase):
+    """A connection-pooled client for one server.
+
+    >>> client = SegClient("127.0.0.1:9393")
+    >>> result = client.segment("photo.jpg")          # SegResult at the photo's size
+    >>> result.mask().mean()                          # fraction of person pixels
+    """
+
+    _transports = (HttpTransport, GrpcTransport)
 
     def segment(self, image: ImageInput, *, rgb: bool = False, probability: bool = False,
                 class_id: int | None = None, model: str | None = None) -> SegResult:  # fmt: skip
@@ -99,12 +117,9 @@ class SegClient:
         original|1inch|1inch-large|2inch-small|2inch|custom (with width, height px); crop='face' places the head
         as ID rules expect (crop='none' keeps the whole picture); JPEG or PNG at 300 DPI; max_kb caps the file
         size; sheet='4R' or '5inch' adds a print sheet. Always over HTTP (the same port serves gRPC)."""
-        data = _encode(image, rgb)
-        params = id_photo_params(background, size, width, height, crop, format, max_kb, sheet, refine)
-        if model or self.model:
-            params["model"] = model or self.model
-        if self._http is None:
-            self._http = HttpTransport(*self._args)
+        data, params = self._id_photo_request(image, rgb, model, background=background, size=size, width=width,
+                                              height=height, crop=crop, format=format, max_kb=max_kb, sheet=sheet,
+                                              refine=refine)  # fmt: skip
         http = self._http
         body = with_retries(lambda: http.post_image("/v1/id-photo", data, params), self.retries, self.backoff)
         return IdPhoto.from_json(json.loads(body))
@@ -121,18 +136,10 @@ class SegClient:
         self.close()
 
 
-class AsyncSegClient:
+class AsyncSegClient(_ClientBase):
     """SegClient for asyncio: the same methods, awaitable."""
 
-    def __init__(self, endpoint: str = "127.0.0.1:9393", model: str = "portrait", protocol: Protocol = "http",
-                 timeout: float = 30.0, retries: int = 3, api_key: str | None = None,
-                 backoff: float = 0.1) -> None:  # fmt: skip
-        if protocol not in ("http", "grpc"):
-            raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
-        self.model, self.retries, self.backoff = model, retries, backoff
-        self._args = (endpoint, timeout, _headers(api_key))
-        self._transport = AsyncHttpTransport(*self._args) if protocol == "http" else AsyncGrpcTransport(*self._args)
-        self._http = self._transport if isinstance(self._transport, AsyncHttpTransport) else None
+    _transports = (AsyncHttpTransport, AsyncGrpcTransport)
 
     async def segment(self, image: ImageInput, *, rgb: bool = False, probability: bool = False,
                       class_id: int | None = None, model: str | None = None) -> SegResult:  # fmt: skip
@@ -170,12 +177,9 @@ class AsyncSegClient:
                        format: str | None = None, max_kb: int | None = None, sheet: str | None = None,
                        refine: bool = True, rgb: bool = False, model: str | None = None) -> IdPhoto:  # fmt: skip
         """See SegClient.id_photo."""
-        data = _encode(image, rgb)
-        params = id_photo_params(background, size, width, height, crop, format, max_kb, sheet, refine)
-        if model or self.model:
-            params["model"] = model or self.model
-        if self._http is None:
-            self._http = AsyncHttpTransport(*self._args)
+        data, params = self._id_photo_request(image, rgb, model, background=background, size=size, width=width,
+                                              height=height, crop=crop, format=format, max_kb=max_kb, sheet=sheet,
+                                              refine=refine)  # fmt: skip
         http = self._http
         body = await with_retries_async(lambda: http.post_image("/v1/id-photo", data, params), self.retries,
                                         self.backoff)  # fmt: skip
