@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from segcore.dtypes import code_for
+from segcore.repository import PARAMS_SUFFIXES, PROGRAM_SUFFIXES, find_by_suffix
 from segcore.servingconf import SERVER_CONF, SERVER_STREAM, ServingConf, read_conf
 
 InputFormat = Literal["pir", "legacy", "fluid", "serving_server"]
@@ -62,14 +63,6 @@ def _pick(dirname: Path, given: str | None, candidates: tuple[str, ...], what: s
     return None
 
 
-def _by_suffix(dirname: Path, suffixes: tuple[str, ...]) -> Path | None:
-    """Paddle Serving's rule for serving_server dirs: the first file whose name ends with a suffix."""
-    for path in sorted(dirname.iterdir()):
-        if path.is_file() and path.name.endswith(suffixes) and not path.name.endswith(".prototxt"):
-            return path
-    return None
-
-
 def locate(
     dirname: Path,
     model_filename: str | None,
@@ -89,14 +82,14 @@ def locate(
             raise ConvertError(str(exc)) from exc
     program = _pick(dirname, model_filename, _deploy_first(dirname, deploy_model, _PROGRAM_CANDIDATES), "model file")
     if program is None and serving_conf is not None:
-        program = _by_suffix(dirname, (".json", ".pdmodel", "__model__", "model"))
+        program = find_by_suffix(dirname, PROGRAM_SUFFIXES)
     if program is None:
         raise ConvertError(
             f"{dirname}: no model program found (looked for {', '.join(_PROGRAM_CANDIDATES)}); pass --model_filename"
         )
     params = _pick(dirname, params_filename, _deploy_first(dirname, deploy_params, _PARAMS_CANDIDATES), "params file")
     if params is None and serving_conf is not None:
-        params = _by_suffix(dirname, (".pdiparams", "__params__", "params"))
+        params = find_by_suffix(dirname, PARAMS_SUFFIXES)
     if params is None and program.name != "__model__":
         raise ConvertError(f"{dirname}: no params file found next to {program.name}; pass --params_filename")
     feeds, fetches = _read_pir(program) if program.suffix == ".json" else _read_legacy(program)

@@ -33,6 +33,27 @@ class ModelSpec:
     config: ModelConfig | None
 
 
+PROGRAM_SUFFIXES = (".json", ".pdmodel", "__model__", "model")
+PARAMS_SUFFIXES = (".pdiparams", "__params__", "params")
+
+
+def find_by_suffix(directory: Path, suffixes: tuple[str, ...]) -> Path | None:
+    """Paddle Serving's rule for serving_server dirs: the first file (by name) whose name ends with a suffix."""
+    for path in sorted(Path(directory).iterdir()):
+        if path.is_file() and path.name.endswith(suffixes) and not path.name.endswith(".prototxt"):
+            return path
+    return None
+
+
+def paddle_files(server_dir: Path) -> tuple[Path, Path]:
+    """(program, params) of a serving_server dir, found as Paddle Serving finds them; FileNotFoundError if absent."""
+    program, params = find_by_suffix(server_dir, PROGRAM_SUFFIXES), find_by_suffix(server_dir, PARAMS_SUFFIXES)
+    if program is None or params is None:
+        raise FileNotFoundError(f"{server_dir}: no combined program and params files (e.g. model.pdmodel + "
+                                "params.pdiparams); convert the model with `python -m convert` first")  # fmt: skip
+    return program, params
+
+
 def _is_server_dir(path: Path) -> bool:
     return (path / SERVER_CONF).is_file() or (path / SERVER_STREAM).is_file()
 

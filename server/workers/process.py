@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segcore.engines import EngineOptions, create_engine
-from segcore.repository import load_spec
+from segcore.repository import load_spec, paddle_files
 from segcore.samples import shaped_feeds, synthetic_image
 from server.codecs.image import ImageLimits
 from server.jobs import Job, JobKind
@@ -58,9 +58,11 @@ def _warm_up(handler: JobHandler) -> None:
         if result.status != 200:
             raise RuntimeError(f"warm-up request failed: {result.message}")
         return
-    dims = {}
-    if handler.input_shape:
-        dims[handler.spec.conf.feeds[0].name] = [-1 if d is None else d for d in handler.input_shape]
+    if not handler.input_shape:
+        # Paddle Serving's conf drops dynamic dims ([-1,3,-1,-1] -> [3]), so no valid input can be made up.
+        log.info("no input shape recorded (convert the model with SegServing to get one): skipping warm-up")
+        return
+    dims = {handler.spec.conf.feeds[0].name: [-1 if d is None else d for d in handler.input_shape]}
     handler.engine.run(shaped_feeds(handler.spec.conf, dims))
 
 
@@ -93,10 +95,7 @@ def _engine(model, spec: WorkerSpec):
     if model.config is not None:
         return create_engine(model.server_dir, model.config, spec.engine, spec.options)
     # A plain Paddle Serving serving_server dir: Paddle Inference on the files found by suffix.
-    from convert.loader import locate
     from segcore.engines.paddle_inference import PaddleEngine
 
-    source = locate(model.server_dir, None, None)
-    if source.params_file is None:
-        raise ValueError(f"{model.server_dir}: uncombined parameters; convert it with `python -m convert` first")
-    return PaddleEngine(source.program_file, source.params_file, spec.options)
+    program, params = paddle_files(model.server_dir)
+    return PaddleEngine(program, params, spec.options)
