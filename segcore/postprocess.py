@@ -19,6 +19,19 @@ class SegmentationResult:
     label_map: np.ndarray
     scores: np.ndarray | None = None
 
+    def classes_present(self) -> list[int]:
+        """The class ids that occur in the label map, ascending (a histogram: np.unique would sort every pixel)."""
+        labels = self.label_map
+        if labels.size == 0:
+            return []
+        if labels.dtype == np.uint8:
+            counts = cv2.calcHist([np.ascontiguousarray(labels)], [0], None, [256], [0, 256]).ravel()
+        elif labels.min() < 0:
+            return np.unique(labels).tolist()
+        else:
+            counts = np.bincount(labels.ravel().astype(np.int64, copy=False))
+        return np.flatnonzero(counts).tolist()
+
 
 class InvalidOutput(ValueError):
     """The model produced an output whose shape does not fit its declared output op."""

@@ -61,3 +61,77 @@ def packed_field(field_number: int, array: np.ndarray) -> bytes:
     else:
         payload = varints(array)
     return length_delimited(field_number, payload)
+
+
+class WireError(ValueError):
+    """Bytes that are not a well-formed protobuf message."""
+
+
+_FIXED_SIZE = {1: 8, 5: 4}  # wire type -> bytes of a fixed64 / fixed32 value
+
+
+def _varint_at(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """The varint starting at `pos` and the position after it."""
+    value = shift = 0
+    while pos < len(data):
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift >= 70:
+            break
+    raise WireError(f"bad varint at byte {pos}")
+
+
+class Unpacked(Exception):
+    """A field that split_fields was asked to take arrived element by element instead of packed."""
+
+
+def split_fields(data: bytes | memoryview, take: frozenset[int]) -> tuple[bytes, dict[int, list[memoryview]]]:
+    """Lift the length-delimited fields numbered in `take` out of a message without copying them.
+
+    Returns the message without those fields (for protobuf to parse; it is small) and each taken field's
+    payloads in wire order. Raises Unpacked when a taken field comes with another wire type (a sender that
+    does not pack repeated numbers), WireError on malformed bytes."""
+    view = memoryview(data).cast("B")
+    rest: list[memoryview] = []
+    taken: dict[int, list[memoryview]] = {}
+    pos, kept_from, end = 0, 0, len(view)
+    while pos < end:
+        start = pos
+        key, pos = _varint_at(view, pos)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            _, pos = _varint_at(view, pos)
+        elif wire_type == _LEN:
+            size, pos = _varint_at(view, pos)
+            if pos + size > end:
+                raise WireError(f"field {number}: length {size} runs past the end of the message")
+            if number in take:
+                rest.append(view[kept_from:start])
+                taken.setdefault(number, []).append(view[pos : pos + size])
+                kept_from = pos + size
+            pos += size
+        elif wire_type in _FIXED_SIZE:
+            pos += _FIXED_SIZE[wire_type]
+            if pos > end:
+                raise WireError(f"field {number}: truncated fixed-width value")
+        else:
+            raise WireError(f"field {number}: unsupported wire type {wire_type}")
+        if number == 0:
+            raise WireError("field number 0")
+        if number in take and wire_type != _LEN:
+            raise Unpacked(number)
+    rest.append(view[kept_from:end])
+    return b"".join(rest), taken
+
+
+def fixed_array(chunks: list[memoryview], dtype: np.dtype) -> np.ndarray:
+    """A packed fixed-width field (its payloads concatenated, as protobuf merges them) as a numpy array."""
+    raw = chunks[0] if len(chunks) == 1 else memoryview(b"".join(chunks))
+    if len(raw) % dtype.itemsize:
+        raise WireError(f"packed field of {len(raw)} bytes is not a whole number of {dtype.itemsize}-byte values")
+    array = np.frombuffer(raw, dtype=dtype.newbyteorder("<"))
+    return array if array.flags.aligned else array.copy()

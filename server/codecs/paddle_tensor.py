@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 import orjson
+from google.protobuf.message import DecodeError
 
 from segcore.proto.general_model_service_pb2 import ModelOutput, Request, Response, Tensor
 from segcore.servingconf import ServingConf, VarSpec
-from segcore.wire import length_delimited, packed_field
+from segcore.wire import Unpacked, WireError, fixed_array, length_delimited, packed_field, split_fields
 from server.errors import ServingError
 
 ENGINE_NAME = "GeneralInferOp_0"
@@ -108,16 +109,37 @@ def _check_feeds(feeds: dict[str, np.ndarray], conf: ServingConf, input_shape: l
         raise _bad(f"feeds have different batch sizes {sorted(batches)}")
 
 
+_PACKED_FIXED = frozenset({2, 4})  # float_data, float64_data: read straight from the wire with numpy
+
+
+def _tensor_fields(payload: memoryview) -> tuple[Tensor, np.ndarray | None]:
+    """One Tensor message: protobuf for its small fields, numpy for packed float/double data."""
+    try:
+        rest, taken = split_fields(payload, _PACKED_FIXED)
+    except Unpacked:  # numbers sent one by one (legal, if wasteful): protobuf's own decoding
+        return Tensor.FromString(payload), None
+    tensor = Tensor.FromString(rest)
+    elem_field = _FIELDS.get(tensor.elem_type)
+    if elem_field is None or elem_field[1] not in _PACKED_FIXED:
+        for number, chunks in taken.items():  # not the data field of this elem_type: keep protobuf's view
+            tensor.MergeFromString(b"".join(length_delimited(number, bytes(c)) for c in chunks))
+        return tensor, None
+    chunks = taken.get(elem_field[1])
+    return tensor, fixed_array(chunks, elem_field[2]) if chunks else np.empty(0, elem_field[2])
+
+
 def parse_proto(body: bytes, conf: ServingConf, input_shape: list[int | None] | None) -> TensorRequest:
     """A serialized Request -> TensorRequest (400 on anything malformed)."""
     try:
-        request = Request.FromString(body)
-    except Exception as exc:  # protobuf's DecodeError
+        rest, taken = split_fields(body, frozenset({1}))
+        request = Request.FromString(rest)
+        tensors = [_tensor_fields(payload) for payload in taken.get(1, [])]
+    except (WireError, Unpacked, DecodeError) as exc:
         raise _bad(f"body is not a serialized GeneralModelService Request: {exc}") from None
     feeds = {}
-    for t in request.tensor:
+    for t, data in tensors:
         var = _feed_var(t.name, t.alias_name, conf)
-        values = getattr(t, _FIELDS[t.elem_type][0]) if t.elem_type in _FIELDS else None
+        values = data if data is not None else getattr(t, _FIELDS[t.elem_type][0]) if t.elem_type in _FIELDS else None
         feeds[var.name] = _array(var, t.elem_type, list(t.shape), values, t.tensor_content)
     _check_feeds(feeds, conf, input_shape)
     return TensorRequest(feeds, resolve_fetch(request.fetch_var_names, conf), request.log_id)

@@ -150,7 +150,7 @@ class ImageJobCodec:
             "height": int(image.shape[0]),
             "num_classes": self.num_classes or 0,
             "class_names": self.post.class_names or [],
-            "classes_present": np.unique(result.label_map).tolist(),
+            "classes_present": result.classes_present(),
             "label_png": codec.label_png(result.label_map),
         }
         if class_id is not None:

@@ -168,3 +168,20 @@ def test_softmax_through_resize_and_padding_chain():
     assert result.label_map.shape == (2, 4)
     assert result.label_map.tolist() == [[0, 0, 1, 1], [0, 0, 1, 1]]
     np.testing.assert_allclose(result.scores[1], [[0.0, 0.25, 0.75, 1.0]] * 2, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64])
+def test_classes_present_lists_each_id_once_ascending(dtype):
+    labels = np.zeros((37, 53), dtype=dtype)
+    labels[3:9, 4:7] = 7
+    labels[-1, -1] = 2
+    labels[20, 0] = 255 if dtype == np.uint8 else 300
+    top = 255 if dtype == np.uint8 else 300
+    assert SegmentationResult(labels).classes_present() == [0, 2, 7, top]
+
+
+def test_classes_present_of_a_strided_view_and_edge_cases():
+    labels = np.arange(24, dtype=np.uint8).reshape(4, 6)[:, ::2]  # not contiguous
+    assert SegmentationResult(labels).classes_present() == sorted(set(labels.ravel().tolist()))
+    assert SegmentationResult(np.zeros((0, 4), np.uint8)).classes_present() == []
+    assert SegmentationResult(np.array([[-1, 3]], np.int32)).classes_present() == [-1, 3]
