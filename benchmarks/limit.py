@@ -25,12 +25,14 @@ class LimitSpec:
 
 
 def _loop(spec: LimitSpec, start: Any, results: Any) -> None:
+    from segcore.allocator import tune_malloc
     from segcore.engines import EngineOptions, create_engine
     from segcore.repository import load_spec
     from server.codecs.image import ImageLimits, decode_image
     from server.jobs import Job, JobKind
     from server.workers.handler import JobHandler
 
+    tune_malloc()  # as the server's workers do, so that the limit gets the same allocator
     model = load_spec(Path(spec.model_dir))
     assert model.config is not None
     engine = create_engine(model.server_dir, model.config, spec.engine, EngineOptions(cpu_threads=spec.cpu_threads))

@@ -4,6 +4,7 @@ machine in one run; writes results.json, results.md and latency_throughput.png."
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -15,8 +16,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchmarks import report
+from benchmarks import paired, report
 from benchmarks.loadgen import Spec
+from benchmarks.paired import LatencySpec, alternate
 from benchmarks.payloads import Payloads, prepare
 from benchmarks.procs import free_port, python, sample, serve
 from segcore.repository import ModelRepository, ModelSpec
@@ -42,6 +44,8 @@ class Plan:
     peer_concurrency: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
     open_loop: list[float] = field(default_factory=lambda: [0.5, 0.8])  # fractions of the best closed-loop QPS
     thread_scaling: bool = True
+    rounds: int = 3  # alternated rounds of each head-to-head comparison
+    latency_protocols: list[str] = field(default_factory=lambda: list(paired.PROTOCOLS))
     soak: float = 0.0
     out: str = "benchmarks/results/portrait-cpu"
 
@@ -154,15 +158,73 @@ def run_segserving(plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list
     return rows
 
 
+def run_added_latency(spec: ModelSpec, plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list[dict[str, Any]]:
+    """Concurrency 1, each protocol's request alternated with the same worker code in-process."""
+    port, rows = free_port(), []
+    with serve(server_command(plan, port, plan.engine, 1), f"http://127.0.0.1:{port}/health/ready",
+               out / "server-latency.log"):  # fmt: skip
+        for protocol in plan.latency_protocols:
+            latency = LatencySpec(str(spec.server_dir.parent), plan.model, f"127.0.0.1:{port}", protocol,
+                                  str(payloads.jpeg), str(payloads.ps_proto), str(payloads.segment_proto),
+                                  plan.engine, plan.duration, min(2.0, max(0.5, plan.duration / 5)))  # fmt: skip
+            proc = subprocess.run(python("-m", "benchmarks.paired", json.dumps(asdict(latency))), capture_output=True,
+                                  text=True, check=False, timeout=plan.duration + 600)  # fmt: skip
+            if proc.returncode != 0:
+                raise RuntimeError(f"added-latency run failed: {proc.stderr[-2000:]}")
+            rows.append(json.loads(proc.stdout))
+            bar.update(1)
+    return rows
+
+
+def peer_command(peer: str, plan: Plan, port: int, engine: str) -> list[str]:
+    command = python("-m", f"benchmarks.peers.{'naive' if peer == 'naive' else 'litserve_app'}", "--model",
+                     plan.model_ref or plan.model, "--engine", engine, "--port", str(port))  # fmt: skip
+    if peer == "litserve":
+        return [*command, "--workers", str(plan.thread)]
+    return [*command, "--response", "label_png"]  # base64 JSON in and out, as the tutorials do
+
+
+def idle_cpu(pid: int, seconds: float = 3.0) -> float:
+    """CPU of an idle server's process tree (so that a server left up beside another is known not to steal)."""
+    with sample(pid) as usage:
+        time.sleep(seconds)
+    return round(usage.mean_cpu, 1)
+
+
+def head_to_head(name_a: str, a: tuple[Spec, int], name_b: str, b: tuple[Spec, int], plan: Plan,
+                 bar: tqdm) -> dict[str, Any]:  # fmt: skip
+    """Closed loop at concurrency 8 against two servers that are both up, alternated for plan.rounds rounds."""
+    for spec, _ in (a, b):
+        spec.concurrency = 8
+    idle = {name_a: idle_cpu(a[1]), name_b: idle_cpu(b[1])}
+    result = alternate(lambda: load(*a), lambda: load(*b), plan.rounds, lambda: bar.update(1))
+    return {"a": name_a, "b": name_b, "concurrency": 8, "idle_cpu_percent": idle, **result}
+
+
+def run_versus(plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list[dict[str, Any]]:
+    """SegServing's image API against each peer on the same engine, alternated."""
+    port, rows = free_port(), []
+    with serve(server_command(plan, port, plan.engine, plan.thread), f"http://127.0.0.1:{port}/health/ready",
+               out / "server-versus.log") as server:  # fmt: skip
+        for peer in plan.peers:
+            peer_port = free_port()
+            try:
+                with serve(peer_command(peer, plan, peer_port, plan.engine), f"http://127.0.0.1:{peer_port}/health",
+                           out / f"{peer}-versus.log") as process:  # fmt: skip
+                    ours = (protocol_spec("image", port, plan, payloads), server.pid)
+                    theirs = (protocol_spec(peer, peer_port, plan, payloads), process.pid)
+                    rows.append(head_to_head(f"segserving ({plan.engine})", ours, f"{peer} ({plan.engine})",
+                                             theirs, plan, bar))  # fmt: skip
+            except (RuntimeError, TimeoutError) as exc:
+                bar.update(2 * plan.rounds)
+                rows.append({"a": f"segserving ({plan.engine})", "b": f"{peer} ({plan.engine})", "skipped": str(exc)})
+    return rows
+
+
 def run_peer(peer: str, plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list[dict[str, Any]]:
     port = free_port()
-    command = python("-m", f"benchmarks.peers.{'naive' if peer == 'naive' else 'litserve_app'}", "--model",
-                     plan.model_ref or plan.model, "--engine", plan.engine, "--port", str(port))  # fmt: skip
-    if peer == "litserve":
-        command += ["--workers", str(plan.thread)]
-    else:
-        command += ["--response", "label_png"]  # base64 JSON in and out, as the tutorials do
     try:
+        command = peer_command(peer, plan, port, plan.engine)
         with serve(command, f"http://127.0.0.1:{port}/health", out / f"{peer}.log") as process:
             return sweep(peer, peer, port, process.pid, plan, payloads, plan.peer_concurrency, bar)
     except (RuntimeError, TimeoutError) as exc:
@@ -170,21 +232,26 @@ def run_peer(peer: str, plan: Plan, payloads: Payloads, out: Path, bar: tqdm) ->
         return [{"system": peer, "skipped": str(exc)}]
 
 
-def run_thread_scaling(plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list[dict[str, Any]]:
-    """Paddle engine, image API at concurrency 8, --thread 1 vs --thread 2."""
-    rows = []
-    for thread in (1, 2):
-        port = free_port()
-        with serve(server_command(plan, port, "paddle", thread), f"http://127.0.0.1:{port}/health/ready",
-                   out / f"server-paddle-{thread}.log") as server:  # fmt: skip
-            spec = protocol_spec("image", port, plan, payloads)
-            spec.concurrency = 8
-            row = {"system": f"segserving paddle --thread {thread}", "protocol": "image", "mode": "closed",
-                   "concurrency": 8, "thread": thread}  # fmt: skip
-            row.update(load(spec, server.pid))
-            rows.append(row)
-        bar.update(1)
-    return rows
+def run_thread_scaling(spec: ModelSpec, plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> dict[str, Any]:
+    """Paddle engine: --thread 2 vs --thread 1 and vs the naive peer on Paddle, all up at once, alternated; and
+    the in-process Paddle limit with 1 and 2 processes (the most that 2 workers can gain on this machine)."""
+    paddle = Plan(**{**asdict(plan), "engine": "paddle"})
+    limits = [limit(spec, paddle, payloads, procs, "pipeline") for procs in (1, 2)]
+    bar.update(2)
+    ports = {1: free_port(), 2: free_port(), "naive": free_port()}
+    with contextlib.ExitStack() as stack:
+        pids = {t: stack.enter_context(serve(server_command(plan, ports[t], "paddle", t),
+                                             f"http://127.0.0.1:{ports[t]}/health/ready",
+                                             out / f"server-paddle-{t}.log")).pid for t in (1, 2)}  # fmt: skip
+        naive = serve(peer_command("naive", paddle, ports["naive"], "paddle"),
+                      f"http://127.0.0.1:{ports['naive']}/health", out / "naive-paddle.log")  # fmt: skip
+        pids["naive"] = stack.enter_context(naive).pid
+        side = {t: (protocol_spec("image", ports[t], plan, payloads), pids[t]) for t in (1, 2)}
+        side["naive"] = (protocol_spec("naive", ports["naive"], plan, payloads), pids["naive"])
+        threads = head_to_head("segserving paddle --thread 2", side[2], "segserving paddle --thread 1", side[1],
+                               plan, bar)  # fmt: skip
+        versus_naive = head_to_head("segserving (paddle)", side[2], "naive (paddle)", side["naive"], plan, bar)
+    return {"limits": limits, "threads": threads, "versus_naive": versus_naive}
 
 
 def run_soak(plan: Plan, payloads: Payloads, out: Path) -> dict[str, Any]:
@@ -225,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocols", default=",".join(PROTOCOLS))
     parser.add_argument("--peers", default=",".join(PEERS), help="naive,litserve or '' for none")
     parser.add_argument("--no-thread-scaling", dest="thread_scaling", action="store_false")
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds per head-to-head (default 3)")
     parser.add_argument("--soak", type=float, default=0.0, help="also run a saturating soak of this many seconds")
     parser.add_argument("--quick", action="store_true", help="smoke run in under 2 minutes (no targets judged)")
     parser.add_argument("--out", default=None, help="results folder (default benchmarks/results/MODEL-cpu)")
@@ -233,19 +301,21 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan(model=args.model, engine=args.engine, thread=args.thread,
                 concurrency=[int(c) for c in args.concurrency.split(",")], duration=args.duration,
                 protocols=[p for p in args.protocols.split(",") if p], peers=[p for p in args.peers.split(",") if p],
-                thread_scaling=args.thread_scaling, soak=args.soak,
+                thread_scaling=args.thread_scaling, rounds=args.rounds, soak=args.soak,
                 out=args.out or f"benchmarks/results/{args.model}-cpu")  # fmt: skip
     if args.quick:
         plan.concurrency, plan.peer_concurrency, plan.duration = [1, 4], [4], 2.0
         plan.protocols, plan.peers, plan.open_loop, plan.thread_scaling = ["image", "ps-grpc"], ["naive"], [0.5], False
+        plan.rounds, plan.latency_protocols = 1, ["image", "ps-grpc"]
     out = Path(plan.out)
     out.mkdir(parents=True, exist_ok=True)
     repo = ModelRepository(Path(args.repository)) if args.repository else ModelRepository()
     spec = repo.resolve(plan.model)
     plan.model_ref, plan.model = str(spec.server_dir.parent) if Path(plan.model).is_dir() else plan.model, spec.name
     payloads = prepare(spec, out / "payloads")
-    steps = (4 + len(plan.protocols) * len(plan.concurrency) + len(plan.open_loop)
-             + len(plan.peers) * len(plan.peer_concurrency) + (2 if plan.thread_scaling else 0))  # fmt: skip
+    steps = (4 + len(plan.protocols) * len(plan.concurrency) + len(plan.open_loop) + len(plan.latency_protocols)
+             + len(plan.peers) * (len(plan.peer_concurrency) + 2 * plan.rounds)
+             + (2 + 4 * plan.rounds if plan.thread_scaling else 0))  # fmt: skip
     started = time.time()
     with tqdm(total=steps, desc="benchmark", unit="run") as bar:
         limits = []
@@ -253,12 +323,15 @@ def main(argv: list[str] | None = None) -> int:
             limits.append(limit(spec, plan, payloads, procs, mode))
             bar.update(1)
         rows = run_segserving(plan, payloads, out, bar)
+        added = run_added_latency(spec, plan, payloads, out, bar)
         for peer in plan.peers:
             rows += run_peer(peer, plan, payloads, out, bar)
-        scaling = run_thread_scaling(plan, payloads, out, bar) if plan.thread_scaling else []
+        versus = run_versus(plan, payloads, out, bar)
+        scaling = run_thread_scaling(spec, plan, payloads, out, bar) if plan.thread_scaling else None
     soak = run_soak(plan, payloads, out) if plan.soak else None
     results = {"plan": asdict(plan), "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z",
-               time.localtime(started)), "limits": limits, "rows": rows, "thread_scaling": scaling, "soak": soak,
+               time.localtime(started)), "limits": limits, "rows": rows, "added_latency": added, "versus": versus,
+               "thread_scaling": scaling, "soak": soak,
                "payload_bytes": {k: Path(v).stat().st_size for k, v in asdict(payloads).items()}}  # fmt: skip
     results["targets"] = [] if args.quick else report.targets(results)
     report.write(results, out)

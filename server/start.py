@@ -9,6 +9,7 @@ import re
 import sys
 from pathlib import Path
 
+from segcore.allocator import tune_malloc
 from segcore.engines import ENGINE_NAMES, EngineOptions
 from segcore.repository import ModelRepository
 from server.codecs.image import ImageLimits
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from_args(args, parser)
     from server.runner import Runner
 
+    tune_malloc()  # request bodies pass through the front too
     return Runner(settings).run()
 
 

@@ -42,6 +42,12 @@ class OnnxRuntimeEngine:
         if options.device == "gpu" and "CUDAExecutionProvider" not in available:
             raise RuntimeError("GPU requested but this onnxruntime build has no CUDAExecutionProvider")
         self._session = ort.InferenceSession(str(onnx_file), so, providers=providers)
+        if options.device == "gpu" and "CUDAExecutionProvider" not in self._session.get_providers():
+            # onnxruntime falls back to the CPU with only a log line when CUDA's libraries do not load
+            raise RuntimeError(
+                "GPU requested but onnxruntime could not load the CUDA execution provider "
+                "(its CUDA or cuDNN libraries are missing or do not match); see the onnxruntime error above"
+            )
         self._onnx_inputs = [i.name for i in self._session.get_inputs()]
         self._onnx_outputs = [o.name for o in self._session.get_outputs()]
         self.input_names = list(info.input_names)

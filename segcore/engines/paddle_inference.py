@@ -19,8 +19,12 @@ class PaddleEngine:
     name = "paddle"
 
     def __init__(self, model_file: Path, params_file: Path, options: EngineOptions) -> None:
+        import paddle
         from paddle import inference
 
+        if options.device == "gpu" and not paddle.device.is_compiled_with_cuda():
+            # Paddle would only print a warning and run on the CPU while the server reports gpu
+            raise RuntimeError("GPU requested but this paddlepaddle build has no CUDA; install paddlepaddle-gpu")
         config = inference.Config(str(model_file), str(params_file))
         config.disable_glog_info()
         if options.device == "gpu":

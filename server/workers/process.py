@@ -10,6 +10,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from segcore.allocator import tune_malloc
 from segcore.engines import EngineOptions, create_engine
 from segcore.repository import load_spec, paddle_files
 from segcore.samples import shaped_feeds, synthetic_image
@@ -71,6 +72,7 @@ def worker_main(sock: socket.socket, spec: WorkerSpec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the front drains first, then closes our channel
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s worker[{spec.model_name}#{spec.index}] %(message)s")
+    tune_malloc()
     try:
         model = load_spec(Path(spec.model_dir), spec.model_name)
         if model.config is None and spec.engine == "onnxruntime":

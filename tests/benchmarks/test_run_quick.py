@@ -31,6 +31,17 @@ def test_quick_benchmark_writes_json_markdown_and_plot(tmp_path: Path) -> None:
         assert row["bytes_per_request"] > 0
     naive = [r for r in results["rows"] if r["system"] == "naive"]
     assert naive and naive[0].get("requests", 0) > 0, naive
+    added = {r["protocol"]: r for r in results["added_latency"]}
+    assert set(added) == {"image", "ps-grpc"}
+    for row in added.values():
+        assert row["pairs"] > 0 and row["in_process_p50_ms"] > 0 and row["served_p50_ms"] > 0
+        assert row["added_ms"] == round(row["served_p50_ms"] - row["in_process_p50_ms"], 3)
+    (duel,) = results["versus"]
+    assert (duel["a"], duel["b"], duel["concurrency"]) == ("segserving (onnxruntime)", "naive (onnxruntime)", 8)
+    assert len(duel["a_runs"]) == len(duel["b_runs"]) == len(duel["round_ratios"]) == 1
+    assert duel["ratio"] == round(duel["a_runs"][0]["qps"] / duel["b_runs"][0]["qps"], 3)
     assert results["machine"]["cores"] >= 1
-    assert "| segserving | image | closed |" in (out / "results.md").read_text()
+    markdown = (out / "results.md").read_text()
+    assert "| segserving | image | closed |" in markdown
+    assert "| segserving (onnxruntime) | naive (onnxruntime) |" in markdown
     assert (out / "latency_throughput.png").read_bytes().startswith(b"\x89PNG")

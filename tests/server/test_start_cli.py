@@ -252,3 +252,28 @@ def test_serves_on_gpu_with_paddle_inference(tmp_path: Path) -> None:
     if probe.stdout.strip().splitlines()[-1:] != ["True"]:
         pytest.skip("this paddlepaddle build has no CUDA")
     check_gpu_server(tmp_path, "--engine", "paddle", engine="paddle")
+
+
+def _paddle_has_cuda() -> bool:
+    probe = subprocess.run([sys.executable, "-c", "import paddle; print(paddle.device.is_compiled_with_cuda())"],
+                           env=child_env(), capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    return probe.stdout.strip().splitlines()[-1:] == ["True"]
+
+
+@pytest.mark.parametrize(
+    "engine,words",
+    [("paddle", "this paddlepaddle build has no CUDA"), ("onnxruntime", "has no CUDAExecutionProvider")],
+)
+def test_gpu_ids_on_a_cpu_only_build_refuse_to_start(tmp_path: Path, engine: str, words: str) -> None:
+    """Asked for a GPU it cannot use, the server exits 1 naming why, instead of reporting gpu:0 while on the CPU."""
+    import onnxruntime
+
+    if engine == "paddle" and _paddle_has_cuda():
+        pytest.skip("this paddlepaddle build has CUDA")
+    if engine == "onnxruntime" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime build has CUDA")
+    command = [sys.executable, "-m", "server.start", "--gpu_ids", "0", "--engine", engine, "--host", "127.0.0.1",
+               "--port", str(free_port()), "--workdir", str(tmp_path / "run")]  # fmt: skip
+    proc = subprocess.run(command, env=child_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert words in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,138 @@
+"""Comparisons measured in alternation, so that drift on a shared machine hits both sides alike.
+
+- Added latency: one process alternates a call of the server's own worker code in-process (same engine, one
+  thread, the same request bytes, the same output) with the same request sent to the server, at concurrency 1,
+  swapping the order each time. `python -m benchmarks.paired SPEC_JSON` prints both medians as JSON.
+- Throughput ratios: `alternate` runs closed-loop load against two servers that are both up, in A B B A order,
+  and reports the median of the per-round ratios.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# protocol -> (job kind, params of the in-process call, what is sent); the params give the served output
+PROTOCOLS: dict[str, tuple[str, dict[str, str], str]] = {
+    "image": ("image", {}, "jpeg"),
+    "image-grpc": ("image", {"output": "proto"}, "segment_proto"),
+    "ps-proto": ("paddle_proto", {}, "ps_proto"),
+    "ps-grpc": ("paddle_proto", {}, "ps_proto"),
+}
+SEGMENT_GRPC = "/segserving.v1.Segmentation/Segment"
+PS_GRPC = "/baidu.paddle_serving.predictor.general_model.GeneralModelService/inference"
+
+
+@dataclass
+class LatencySpec:
+    """One added-latency measurement."""
+
+    model_dir: str
+    model: str  # served name
+    target: str  # host:port
+    protocol: str  # a key of PROTOCOLS
+    jpeg: str
+    ps_proto: str
+    segment_proto: str
+    engine: str = "onnxruntime"
+    duration: float = 10.0
+    warmup: float = 1.0
+
+
+def _served_call(spec: LatencySpec, body: bytes) -> Callable[[], None]:
+    """A blocking client for the protocol: http.client keep-alive or a grpc channel, bytes in and out."""
+    host, port = spec.target.rsplit(":", 1)
+    if spec.protocol.endswith("grpc"):
+        import grpc
+
+        limit = 64 * 2**20
+        channel = grpc.insecure_channel(spec.target, options=[("grpc.max_receive_message_length", limit),
+                                                              ("grpc.max_send_message_length", limit)])  # fmt: skip
+        method = channel.unary_unary(SEGMENT_GRPC if spec.protocol == "image-grpc" else PS_GRPC)
+        return lambda: method(body)
+    path, content_type = ((f"/v1/models/{spec.model}/segment", "image/jpeg") if spec.protocol == "image"
+                          else ("/GeneralModelService/inference", "application/proto"))  # fmt: skip
+    connection = http.client.HTTPConnection(host, int(port))
+
+    def call() -> None:
+        connection.request("POST", path, body=body, headers={"Content-Type": content_type})
+        reply = connection.getresponse()
+        reply.read()
+        if reply.status != 200:
+            raise RuntimeError(f"{spec.protocol}: HTTP {reply.status}")
+
+    return call
+
+
+def _local_call(spec: LatencySpec) -> Callable[[], None]:
+    """The server's worker code on the same request, in this process (with the workers' allocator tuning)."""
+    from segcore.allocator import tune_malloc
+    from segcore.engines import EngineOptions, create_engine
+    from segcore.repository import load_spec
+    from server.codecs.image import ImageLimits
+    from server.jobs import Job, JobKind
+    from server.workers.handler import JobHandler
+
+    tune_malloc()
+    model = load_spec(Path(spec.model_dir))
+    assert model.config is not None
+    engine = create_engine(model.server_dir, model.config, spec.engine, EngineOptions(cpu_threads=1))
+    handler = JobHandler(model, engine, ImageLimits())
+    kind, params, source = PROTOCOLS[spec.protocol]
+    data = Path(spec.jpeg if source != "ps_proto" else spec.ps_proto).read_bytes()
+
+    def call() -> None:
+        result = handler.handle([Job(0, JobKind(kind), data, dict(params))])[0]
+        if result.status != 200:
+            raise RuntimeError(f"in-process {spec.protocol}: {result.status} {result.message}")
+
+    return call
+
+
+def added_latency(spec: LatencySpec) -> dict[str, Any]:
+    """Medians of the in-process and served calls, alternated; added = served p50 - in-process p50."""
+    local = _local_call(spec)
+    served = _served_call(spec, Path(getattr(spec, PROTOCOLS[spec.protocol][2])).read_bytes())
+    pair = (local, served)
+    times: tuple[list[float], list[float]] = ([], [])
+    end_warmup = time.perf_counter() + spec.warmup
+    while time.perf_counter() < end_warmup:
+        local(), served()
+    stop, flip = time.perf_counter() + spec.duration, 0
+    while time.perf_counter() < stop:
+        for side in (flip, 1 - flip):
+            started = time.perf_counter()
+            pair[side]()
+            times[side].append(time.perf_counter() - started)
+        flip = 1 - flip
+    local_p50, served_p50 = (statistics.median(t) * 1000 for t in times)
+    diffs = [s - c for c, s in zip(*times, strict=True)]
+    return {"protocol": spec.protocol, "pairs": len(diffs), "in_process_p50_ms": round(local_p50, 3),
+            "served_p50_ms": round(served_p50, 3), "added_ms": round(served_p50 - local_p50, 3),
+            "paired_median_ms": round(statistics.median(diffs) * 1000, 3)}  # fmt: skip
+
+
+def alternate(run_a: Callable[[], dict[str, Any]], run_b: Callable[[], dict[str, Any]], rounds: int,
+              on_run: Callable[[], None] = lambda: None) -> dict[str, Any]:  # fmt: skip
+    """Load runs against A and B in A B B A A B ... order; qps ratio A/B per round and its median."""
+    a_rows: list[dict[str, Any]] = []
+    b_rows: list[dict[str, Any]] = []
+    for i in range(rounds):
+        order = ((run_a, a_rows), (run_b, b_rows))
+        for run, rows in order if i % 2 == 0 else order[::-1]:
+            rows.append(run())
+            on_run()
+    ratios = [a["qps"] / b["qps"] if b["qps"] else float("inf") for a, b in zip(a_rows, b_rows, strict=True)]
+    return {"ratio": round(statistics.median(ratios), 3), "round_ratios": [round(r, 3) for r in ratios],
+            "a_runs": a_rows, "b_runs": b_rows}  # fmt: skip
+
+
+if __name__ == "__main__":
+    print(json.dumps(added_latency(LatencySpec(**json.loads(sys.argv[1])))))
