@@ -45,7 +45,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     image_rows = _rows(results, system="segserving", protocol="image", mode="closed")
     best = max(image_rows, key=lambda r: r["qps"], default=None)
     limit_all = _limit(results, "pipeline", thread)
-    if best:
+    saturation = results.get("saturation")
+    if saturation:
+        served = statistics.median(r["qps"] for r in saturation["a_runs"])
+        alone = statistics.median(r["qps"] for r in saturation["b_runs"])
+        detail = (f"median {served:.1f} vs {alone:.1f} img/s; per-round ratios {saturation['round_ratios']} (image "
+                  f"API at concurrency {saturation['concurrency']}, its best in the sweep, alternated with the limit "
+                  f"in {saturation['procs']} processes)")  # fmt: skip
+        ratio = saturation["ratio"]
+        out.append(_target("served throughput / in-process limit", ratio, ">= 0.90", ratio >= 0.9, detail))
+    elif best:
         ratio = best["qps"] / limit_all["qps"]
         out.append(_target("served throughput / in-process limit", ratio, ">= 0.90", ratio >= 0.9,
                            f"{best['qps']} vs {limit_all['qps']} img/s (image API, concurrency "
@@ -159,6 +168,10 @@ def markdown(results: dict[str, Any]) -> str:
                   md_table(results["added_latency"], ["protocol", "pairs", "in_process_p50_ms", "served_p50_ms",
                                                        "added_ms", "paired_median_ms"])]  # fmt: skip
     duels = [*(results.get("versus") or [])]
+    if results.get("saturation"):
+        sat = results["saturation"]
+        duels.insert(0, {**sat, "a": f"segserving image API, concurrency {sat['concurrency']}",
+                         "b": f"in-process limit, {sat['procs']} processes"})  # fmt: skip
     if results.get("thread_scaling"):
         duels += [results["thread_scaling"]["threads"], results["thread_scaling"]["versus_naive"]]
         parts += [
@@ -166,7 +179,8 @@ def markdown(results: dict[str, Any]) -> str:
             md_table(results["thread_scaling"]["limits"], ["system", "procs", "qps", "p50_ms", "p99_ms"]),
         ]
     if duels:
-        parts += ["## Head to head at concurrency 8 (both servers up, load alternated A B B A ...)",
+        parts += ["## Head to head (A/B throughput; runs alternated A B B A ..., servers up throughout; peers and "
+                  "thread counts at concurrency 8)",
                   md_table([_duel_row(d) for d in duels], ["a", "b", "ratio", "round_ratios", "a_qps", "b_qps",
                                                            "idle_cpu_percent"])]  # fmt: skip
     if results.get("soak"):

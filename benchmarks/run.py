@@ -140,22 +140,33 @@ def sweep(name: str, protocol: str, port: int, pid: int, plan: Plan, payloads: P
     return rows
 
 
-def run_segserving(plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list[dict[str, Any]]:
+def run_segserving(spec: ModelSpec, plan: Plan, payloads: Payloads, out: Path,
+                   bar: tqdm) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:  # fmt: skip
+    """The protocol sweeps, the open loop, and the saturation ratio: the image API at its best concurrency
+    alternated with the in-process limit (the server idles meanwhile) for plan.rounds rounds."""
     port, rows = free_port(), []
+    saturation = None
     with serve(server_command(plan, port, plan.engine, plan.thread), f"http://127.0.0.1:{port}/health/ready",
                out / "server.log") as server:  # fmt: skip
         for protocol in plan.protocols:
             rows += sweep("segserving", protocol, port, server.pid, plan, payloads, plan.concurrency, bar)
-        best = max((r["qps"] for r in rows if r["protocol"] == "image"), default=0.0)
+        image = [r for r in rows if r["protocol"] == "image"]
+        best = max(image, key=lambda r: r["qps"], default=None)
         for fraction in plan.open_loop if best else []:
-            spec = protocol_spec("image", port, plan, payloads)
-            spec.mode, spec.rate, spec.concurrency = "open", round(best * fraction, 1), 8
-            row = {"system": "segserving", "protocol": "image", "mode": "open", "rate": spec.rate,
+            load_spec = protocol_spec("image", port, plan, payloads)
+            load_spec.mode, load_spec.rate, load_spec.concurrency = "open", round(best["qps"] * fraction, 1), 8
+            row = {"system": "segserving", "protocol": "image", "mode": "open", "rate": load_spec.rate,
                    "load_fraction": fraction}  # fmt: skip
-            row.update(load(spec, server.pid))
+            row.update(load(load_spec, server.pid))
             rows.append(row)
             bar.update(1)
-    return rows
+        if best:
+            served = protocol_spec("image", port, plan, payloads)
+            served.concurrency = best["concurrency"]
+            saturation = {"concurrency": best["concurrency"], "procs": plan.thread, **alternate(
+                lambda: load(served, server.pid), lambda: limit(spec, plan, payloads, plan.thread, "pipeline"),
+                plan.rounds, lambda: bar.update(1))}  # fmt: skip
+    return rows, saturation
 
 
 def run_added_latency(spec: ModelSpec, plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list[dict[str, Any]]:
@@ -314,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.model_ref, plan.model = str(spec.server_dir.parent) if Path(plan.model).is_dir() else plan.model, spec.name
     payloads = prepare(spec, out / "payloads")
     steps = (4 + len(plan.protocols) * len(plan.concurrency) + len(plan.open_loop) + len(plan.latency_protocols)
+             + (2 * plan.rounds if "image" in plan.protocols else 0)
              + len(plan.peers) * (len(plan.peer_concurrency) + 2 * plan.rounds)
              + (2 + 4 * plan.rounds if plan.thread_scaling else 0))  # fmt: skip
     started = time.time()
@@ -322,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         for procs, mode in ((plan.thread, "pipeline"), (1, "pipeline"), (plan.thread, "inference"), (1, "inference")):
             limits.append(limit(spec, plan, payloads, procs, mode))
             bar.update(1)
-        rows = run_segserving(plan, payloads, out, bar)
+        rows, saturation = run_segserving(spec, plan, payloads, out, bar)
         added = run_added_latency(spec, plan, payloads, out, bar)
         for peer in plan.peers:
             rows += run_peer(peer, plan, payloads, out, bar)
@@ -330,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         scaling = run_thread_scaling(spec, plan, payloads, out, bar) if plan.thread_scaling else None
     soak = run_soak(plan, payloads, out) if plan.soak else None
     results = {"plan": asdict(plan), "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z",
-               time.localtime(started)), "limits": limits, "rows": rows, "added_latency": added, "versus": versus,
-               "thread_scaling": scaling, "soak": soak,
+               time.localtime(started)), "limits": limits, "rows": rows, "saturation": saturation,
+               "added_latency": added, "versus": versus, "thread_scaling": scaling, "soak": soak,
                "payload_bytes": {k: Path(v).stat().st_size for k, v in asdict(payloads).items()}}  # fmt: skip
     results["targets"] = [] if args.quick else report.targets(results)
     report.write(results, out)

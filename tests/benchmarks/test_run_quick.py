@@ -36,6 +36,11 @@ def test_quick_benchmark_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     for row in added.values():
         assert row["pairs"] > 0 and row["in_process_p50_ms"] > 0 and row["served_p50_ms"] > 0
         assert row["added_ms"] == round(row["served_p50_ms"] - row["in_process_p50_ms"], 3)
+    saturation = results["saturation"]
+    best = max((r for r in served if r["protocol"] == "image" and r["mode"] == "closed"), key=lambda r: r["qps"])
+    assert saturation["concurrency"] == best["concurrency"]
+    assert len(saturation["a_runs"]) == len(saturation["b_runs"]) == 1
+    assert saturation["b_runs"][0]["system"] == "in-process limit (pipeline)" and saturation["ratio"] > 0
     (duel,) = results["versus"]
     assert (duel["a"], duel["b"], duel["concurrency"]) == ("segserving (onnxruntime)", "naive (onnxruntime)", 8)
     assert len(duel["a_runs"]) == len(duel["b_runs"]) == len(duel["round_ratios"]) == 1
