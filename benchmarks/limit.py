@@ -9,7 +9,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from server.workers.handler import JobHandler
 
 
 @dataclass
@@ -24,19 +27,28 @@ class LimitSpec:
     cpu_threads: int = 1
 
 
-def _loop(spec: LimitSpec, start: Any, results: Any) -> None:
+def worker_handler(model_dir: str, engine_name: str, cpu_threads: int) -> JobHandler:
+    """The server's worker code for a model, built in this process with the workers' allocator tuning."""
     from segcore.allocator import tune_malloc
     from segcore.engines import EngineOptions, create_engine
     from segcore.repository import load_spec
-    from server.codecs.image import ImageLimits, decode_image
-    from server.jobs import Job, JobKind
+    from server.codecs.image import ImageLimits
     from server.workers.handler import JobHandler
 
-    tune_malloc()  # as the server's workers do, so that the limit gets the same allocator
-    model = load_spec(Path(spec.model_dir))
+    tune_malloc()  # as the server's workers do, so that the in-process side gets the same allocator
+    model = load_spec(Path(model_dir))
     assert model.config is not None
-    engine = create_engine(model.server_dir, model.config, spec.engine, EngineOptions(cpu_threads=spec.cpu_threads))
-    handler = JobHandler(model, engine, ImageLimits())
+    engine = create_engine(model.server_dir, model.config, engine_name, EngineOptions(cpu_threads=cpu_threads))
+    return JobHandler(model, engine, ImageLimits())
+
+
+def _loop(spec: LimitSpec, start: Any, results: Any) -> None:
+    from server.codecs.image import decode_image
+    from server.jobs import Job, JobKind
+
+    handler = worker_handler(spec.model_dir, spec.engine, spec.cpu_threads)
+    model, engine = handler.spec, handler.engine
+    assert model.config is not None
     data = Path(spec.payload).read_bytes()
     if spec.mode == "pipeline":
 

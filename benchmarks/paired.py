@@ -73,18 +73,10 @@ def _served_call(spec: LatencySpec, body: bytes) -> Callable[[], None]:
 
 def _local_call(spec: LatencySpec) -> Callable[[], None]:
     """The server's worker code on the same request, in this process (with the workers' allocator tuning)."""
-    from segcore.allocator import tune_malloc
-    from segcore.engines import EngineOptions, create_engine
-    from segcore.repository import load_spec
-    from server.codecs.image import ImageLimits
+    from benchmarks.limit import worker_handler
     from server.jobs import Job, JobKind
-    from server.workers.handler import JobHandler
 
-    tune_malloc()
-    model = load_spec(Path(spec.model_dir))
-    assert model.config is not None
-    engine = create_engine(model.server_dir, model.config, spec.engine, EngineOptions(cpu_threads=1))
-    handler = JobHandler(model, engine, ImageLimits())
+    handler = worker_handler(spec.model_dir, spec.engine, 1)
     kind, params, source = PROTOCOLS[spec.protocol]
     data = Path(spec.jpeg if source != "ps_proto" else spec.ps_proto).read_bytes()
 

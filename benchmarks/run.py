@@ -18,13 +18,11 @@ from tqdm import tqdm
 
 from benchmarks import paired, report
 from benchmarks.loadgen import Spec
-from benchmarks.paired import LatencySpec, alternate
+from benchmarks.paired import PS_GRPC, SEGMENT_GRPC, LatencySpec, alternate
 from benchmarks.payloads import Payloads, prepare
 from benchmarks.procs import free_port, python, sample, serve
 from segcore.repository import ModelRepository, ModelSpec
 
-SEGMENT_GRPC = "/segserving.v1.Segmentation/Segment"
-PS_GRPC = "/baidu.paddle_serving.predictor.general_model.GeneralModelService/inference"
 PROTOCOLS = ("image", "image-grpc", "sdk", "ps-proto", "ps-grpc", "ps-json")
 PEERS = ("naive", "litserve")
 
