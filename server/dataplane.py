@@ -26,7 +26,7 @@ class DataPlane:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.specs: dict[str, ModelSpec] = {m.spec.name: m.spec for m in settings.models}
-        self.engines = {m.spec.name: self._engine_name(m.spec, m.engine) for m in settings.models}
+        self.engines = {m.spec.name: resolve_engine_name(m.spec.config, m.engine) for m in settings.models}
         self.pools = {
             m.spec.name: ModelWorkers(
                 m.spec.name, m.worker_specs(settings.limits, settings.max_body_size), m.batch, self.metrics
@@ -37,10 +37,6 @@ class DataPlane:
             self.metrics.track_queue(name, lambda pool=pool: pool.queue_depth)
         self.default_model = settings.models[0].spec.name
         self.draining = False
-
-    @staticmethod
-    def _engine_name(spec: ModelSpec, engine: str) -> str:
-        return resolve_engine_name(spec.config, engine) if spec.config is not None else "paddle"
 
     async def start(self) -> None:
         """Start every model's workers; returns once all are loaded and warmed up."""

@@ -13,8 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 for shared in (ROOT / "tests", ROOT / "tests" / "server"):  # helpers.py, modelbuilder.py, servers.py
     sys.path.insert(0, str(shared))
 
-from helpers import child_env, run_convert  # noqa: E402
-from modelbuilder import LEGACY_KINDS  # noqa: E402
+from helpers import TOOLS_PYTHON, child_env, run_convert  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -23,11 +22,13 @@ def build_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Pat
     cache: dict[str, Path] = {}
 
     def build(kind: str) -> Path:
+        from modelbuilder import LEGACY_KINDS  # imports yaml: not at module level, so SDK-only runs can load this
+
         if kind not in cache:
             out = tmp_path_factory.mktemp(f"export-{kind}") / kind
             env = child_env(FLAGS_enable_pir_api="0") if kind in LEGACY_KINDS else child_env()
             proc = subprocess.run(
-                [sys.executable, str(ROOT / "tests" / "modelbuilder.py"), kind, str(out)],
+                [TOOLS_PYTHON, str(ROOT / "tests" / "modelbuilder.py"), kind, str(out)],
                 env=env,
                 capture_output=True,
                 text=True,

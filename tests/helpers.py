@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The Python that runs servers, the converter and the model builder: this one, or another environment's (CI runs
+# the SDK's tests in an SDK-only venv, with these tools from the full test venv).
+TOOLS_PYTHON = os.environ.get("SEGSERVING_TEST_TOOLS_PYTHON") or sys.executable
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -20,7 +23,7 @@ def child_env(**extra: str) -> dict[str, str]:
 def run_convert(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m convert ARGS` in a child process, output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "convert", *map(str, args)],
+        [TOOLS_PYTHON, "-m", "convert", *map(str, args)],
         cwd=cwd,
         env=child_env(),
         capture_output=True,

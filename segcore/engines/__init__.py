@@ -10,10 +10,17 @@ from segcore.modelconfig import ModelConfig
 ENGINE_NAMES = ("auto", "paddle", "onnxruntime")
 
 
-def resolve_engine_name(config: ModelConfig, requested: str) -> str:
-    """'auto' means ONNX Runtime when the model has a verified ONNX copy, else Paddle Inference."""
+def resolve_engine_name(config: ModelConfig | None, requested: str) -> str:
+    """'auto' means ONNX Runtime when the model has a verified ONNX copy, else Paddle Inference.
+
+    `config` is None for a plain Paddle Serving dir (no segserving.yaml), which only Paddle Inference runs.
+    """
     if requested not in ENGINE_NAMES:
         raise ValueError(f"engine must be one of {', '.join(ENGINE_NAMES)}, got {requested!r}")
+    if config is None:
+        if requested == "onnxruntime":
+            raise ValueError("a plain Paddle Serving dir has no ONNX copy; convert it with python -m convert")
+        return "paddle"
     if requested == "auto":
         return "onnxruntime" if config.onnx is not None and config.onnx.check.passed else "paddle"
     if requested == "onnxruntime" and config.onnx is None:

@@ -11,6 +11,8 @@ import numpy as np
 from segcore.engines.base import EngineOptions
 
 log = logging.getLogger(__name__)
+PADDLE_MISSING = ("Paddle Inference is not installed (the [server] extra runs ONNX Runtime only): "
+                  "pip install 'segserving[paddle]', or convert the model with --onnx")  # fmt: skip
 
 
 class PaddleEngine:
@@ -19,8 +21,11 @@ class PaddleEngine:
     name = "paddle"
 
     def __init__(self, model_file: Path, params_file: Path, options: EngineOptions) -> None:
-        import paddle
-        from paddle import inference
+        try:
+            import paddle
+            from paddle import inference
+        except ModuleNotFoundError as exc:
+            raise RuntimeError(PADDLE_MISSING) from exc
 
         if options.device == "gpu" and not paddle.device.is_compiled_with_cuda():
             # Paddle would only print a warning and run on the CPU while the server reports gpu

@@ -75,8 +75,6 @@ def worker_main(sock: socket.socket, spec: WorkerSpec) -> None:
     tune_malloc()
     try:
         model = load_spec(Path(spec.model_dir), spec.model_name)
-        if model.config is None and spec.engine == "onnxruntime":
-            raise ValueError("onnxruntime needs segserving.yaml with an ONNX copy; convert the model with SegServing")
         engine = _engine(model, spec)
         handler = JobHandler(model, engine, spec.limits, spec.max_body_size)
         _warm_up(handler)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import child_env
 from PIL import Image
-from servers import ServerProcess, child_env, start_server
+from servers import ServerProcess, start_server
 
 from benchmarks.metrics import AreaAccumulator, calculate_area, compute_metrics
 from client_sdk import SegClient

@@ -21,7 +21,8 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from servers import ROOT, child_env, free_port
+from helpers import ROOT, child_env
+from servers import free_port
 from skimage import data
 
 from segcore.engines import EngineOptions, create_engine

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """Environment for server processes that import this checkout (as tests/conftest.py's child_env; importing
-    that here would import this module: both are `conftest`)."""
-    env = dict(os.environ, **extra)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return env
+from helpers import TOOLS_PYTHON, child_env
 
 
 def free_port() -> int:
@@ -88,7 +77,7 @@ def start_server(tmp_path: Path, *args: str | Path, wait: bool = True) -> Iterat
     log_path = tmp_path / f"server-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "server.start", "--port", str(port), "--host", "127.0.0.1",
+            [TOOLS_PYTHON, "-m", "server.start", "--port", str(port), "--host", "127.0.0.1",
              "--workdir", str(tmp_path / "workdir"), *map(str, args)],
             stdout=log, stderr=subprocess.STDOUT, env=child_env(), text=True,
         )  # fmt: skip

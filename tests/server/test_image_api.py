@@ -103,10 +103,12 @@ def test_label_map_at_original_size_equals_pipeline(http, pipeline, fmt: str, im
     np.testing.assert_array_equal(labels, local(pipeline("portrait"), body).label_map, strict=True)
 
 
-def test_octet_stream_and_missing_content_type_are_sniffed(http, pipeline) -> None:
+def test_image_bytes_are_sniffed_whatever_the_content_type(http, pipeline) -> None:
+    """curl --data-binary sends application/x-www-form-urlencoded; the bytes decide, not the header."""
     body = encode(WIDE, "webp")
     want = local(pipeline("portrait"), body).label_map
-    for headers in ({"Content-Type": "application/octet-stream"}, {}):
+    types = ("application/octet-stream", "application/x-www-form-urlencoded", "text/plain", "image/png")
+    for headers in ({}, *({"Content-Type": t} for t in types)):
         reply = http.post("/v1/models/portrait/segment", content=body, headers=headers)
         assert reply.status_code == 200, reply.text
         np.testing.assert_array_equal(decode(reply.content), want, strict=True)
@@ -262,7 +264,7 @@ def test_bad_inputs(http) -> None:
     assert segment(http, encode(WIDE, "png"), model="nope").status_code == 404
     not_image = segment(http, b"hello, world", content_type="application/octet-stream")
     assert not_image.status_code == 415
-    assert segment(http, encode(WIDE, "png"), content_type="text/plain").status_code == 415
+    assert segment(http, b"hello, world", content_type="text/plain").status_code == 415
     truncated = segment(http, encode(WIDE, "png")[:-200])
     assert truncated.status_code == 400
     assert segment(http, b"").status_code == 400

@@ -16,10 +16,11 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-from servers import child_env, free_port, start_server
+from helpers import child_env
+from servers import free_port, start_server
 
 from segcore.proto.general_model_service_pb2 import Request, Response, Tensor
-from server.start import MiB, build_parser, settings_from_args
+from server.cli import MiB, build_parser, settings_from_args
 from server.workers.process import WorkerSpec
 
 FLAGS = ("--model", "--repository", "--port", "--host", "--thread", "--gpu_ids", "--ir_optim", "--use_mkl",

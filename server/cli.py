@@ -1,0 +1,187 @@
+"""Paddle Serving's launcher flags (plus SegServing's) -> validated ServerSettings -> a running server."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+from segcore.allocator import tune_malloc
+from segcore.engines import ENGINE_NAMES, EngineOptions, resolve_engine_name
+from segcore.engines.paddle_inference import PADDLE_MISSING
+from segcore.repository import ModelRepository
+from server.codecs.image import ImageLimits
+from server.settings import ModelSettings, ServerSettings
+from server.workers.pool import BatchPolicy
+
+MiB = 2**20
+_DASHED_GPU_LIST = re.compile(r"-\d+(,-?\d*)+")  # "-1,0": argparse would take it for an unknown option
+
+
+class _Parser(argparse.ArgumentParser):
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        """Keep a --gpu_ids list that starts with -1 ("-1,0") a value, so it reaches the check that explains it."""
+        marked, in_gpu_ids = [], False
+        for arg in sys.argv[1:] if args is None else args:
+            if in_gpu_ids and _DASHED_GPU_LIST.fullmatch(arg):
+                arg = f" {arg}"  # argparse never reads an argument that contains a space as an option
+            in_gpu_ids = arg == "--gpu_ids" or (in_gpu_ids and not arg.startswith("-"))
+            marked.append(arg)
+        return super().parse_known_args(marked, namespace)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m server.start",
+        description="Serve segmentation models over Paddle Serving's GeneralModelService (HTTP JSON/protobuf and "
+        "gRPC), KServe v2 and an image API, all on one port.",
+    )
+    p.add_argument(
+        "--model",
+        nargs="+",
+        default=["portrait"],
+        help="models to serve side by side: serving_server dirs, repository entry dirs, or names in "
+        "--repository (default: the bundled portrait model)",
+    )
+    p.add_argument("--repository", default=None, help="model repository root (default: the bundled serving_models/)")
+    p.add_argument("--port", type=int, default=9393, help="port for every protocol (default: %(default)s)")
+    p.add_argument("--host", default="0.0.0.0", help="address to bind (default: %(default)s)")
+    p.add_argument(
+        "--thread",
+        type=int,
+        default=None,
+        help="inference worker processes per model (default: CPU cores; with --gpu_ids, one per id)",
+    )
+    p.add_argument(
+        "--gpu_ids",
+        nargs="+",
+        default=[],
+        help="per-model GPU lists, cycled over models, e.g. --gpu_ids 0,1 1 (-1 = CPU); workers take "
+        "the ids round-robin",
+    )
+    p.add_argument(
+        "--ir_optim",
+        action="store_true",
+        help="Paddle IR optimisation on GPU without TensorRT (always on for CPU oneDNN and TensorRT)",
+    )
+    mkl = p.add_mutually_exclusive_group()
+    mkl.add_argument(
+        "--use_mkl", action="store_true", help="force oneDNN on the CPU (default: on when the CPU has AVX)"
+    )
+    mkl.add_argument(
+        "--no_mkl", action="store_true", help="turn oneDNN off (plain CPU kernels; then --ir_optim applies)"
+    )
+    p.add_argument("--use_trt", action="store_true", help="TensorRT (GPU; GPU 0 when --gpu_ids is not given)")
+    p.add_argument(
+        "--precision", choices=("fp32", "fp16", "int8"), default="fp32", help="TensorRT precision (needs --use_trt)"
+    )
+    p.add_argument("--mem_optim_off", action="store_true", help="turn Paddle's memory optimisation off")
+    p.add_argument("--max_body_size", type=int, default=512 * MiB, help="largest request body in bytes (413 above)")
+    p.add_argument("--workdir", default="workdir", help="runtime files go to WORKDIR_PORT/ (default: %(default)s)")
+    p.add_argument(
+        "--engine",
+        choices=ENGINE_NAMES,
+        default="auto",
+        help="auto = ONNX Runtime when the model has a verified ONNX copy, else Paddle Inference",
+    )
+    p.add_argument("--batch_size", type=int, default=8, help="largest dynamic batch (default: %(default)s)")
+    p.add_argument(
+        "--batch_timeout_ms",
+        type=float,
+        default=0.0,
+        help="how long an idle worker waits to fill a batch (default: %(default)s: batches form under load)",
+    )
+    p.add_argument(
+        "--max_queue", type=int, default=256, help="queued requests per model before 429 (default: %(default)s)"
+    )
+    p.add_argument("--request_timeout_ms", type=float, default=30000, help="deadline per request; 504 after it")
+    p.add_argument("--cpu_threads", type=int, default=1, help="math threads per worker (default: %(default)s)")
+    p.add_argument("--max_image_pixels", type=int, default=40_000_000, help="largest image (width x height) accepted")
+    p.add_argument(
+        "--drain_timeout_ms",
+        type=float,
+        default=20000,
+        help="on SIGTERM, how long in-flight requests may take to finish (default: %(default)s)",
+    )
+    return p
+
+
+def _gpu_lists(values: list[str], models: int, parser: argparse.ArgumentParser) -> list[tuple[int, ...]]:
+    lists = []
+    for value in (v.strip() for v in values):
+        try:
+            ids = tuple(int(x) for x in value.split(",") if x.strip())
+        except ValueError:
+            parser.error(f"--gpu_ids: {value!r} is not a comma-separated list of integers")
+        if -1 in ids and len(set(ids)) > 1:
+            parser.error(f"--gpu_ids: {value!r} mixes -1 (CPU) with GPU ids")
+        lists.append(() if ids in ((), (-1,)) else ids)
+    return [lists[i % len(lists)] if lists else () for i in range(models)]
+
+
+def _has_avx() -> bool:
+    try:
+        return " avx" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True
+
+
+def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ServerSettings:
+    """Validate the flags against each other and resolve the models."""
+    for flag in ("thread", "batch_size", "max_queue", "cpu_threads", "port", "max_body_size", "max_image_pixels"):
+        value = getattr(args, flag)
+        if value is not None and value < (0 if flag == "port" else 1):
+            parser.error(f"--{flag} must be positive")
+    repo = ModelRepository(Path(args.repository)) if args.repository else ModelRepository()
+    try:
+        specs = [repo.resolve(ref) for ref in args.model]
+    except (KeyError, FileNotFoundError, ValueError) as exc:
+        parser.error(str(exc).strip("'\""))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        parser.error(f"two --model entries have the same name: {names}")
+    gpu_lists = _gpu_lists(args.gpu_ids, len(specs), parser)
+    if args.use_trt and not any(gpu_lists):
+        gpu_lists = [(0,)] * len(specs)
+    if args.precision != "fp32" and not args.use_trt:
+        parser.error("--precision fp16/int8 needs --use_trt on a GPU")
+    models = []
+    for spec, gpus in zip(specs, gpu_lists, strict=True):
+        try:
+            engine = resolve_engine_name(spec.config, args.engine)
+        except ValueError as exc:
+            parser.error(f"model {spec.name!r}: {exc}")
+        if engine == "paddle" and importlib.util.find_spec("paddle") is None:
+            parser.error(f"model {spec.name!r} runs on Paddle Inference: {PADDLE_MISSING}")
+        use_mkldnn = not args.no_mkl and (args.use_mkl or _has_avx())
+        options = EngineOptions(
+            cpu_threads=args.cpu_threads,
+            ir_optim=bool(args.ir_optim or args.use_trt or (use_mkldnn and not gpus)),
+            use_mkldnn=use_mkldnn,
+            mem_optim=not args.mem_optim_off,
+            use_trt=args.use_trt,
+            precision=args.precision,
+        )
+        workers = args.thread or (len(gpus) if gpus else os.cpu_count() or 1)
+        policy = BatchPolicy(args.batch_size, args.batch_timeout_ms / 1000, args.max_queue)
+        models.append(ModelSettings(spec, args.engine, workers, gpus, options, policy))
+    return ServerSettings(
+        models=tuple(models), host=args.host, port=args.port, max_body_size=args.max_body_size,
+        request_timeout_s=args.request_timeout_ms / 1000, drain_timeout_s=args.drain_timeout_ms / 1000,
+        limits=ImageLimits(max_pixels=args.max_image_pixels), workdir=args.workdir,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_from_args(args, parser)
+    from server.runner import Runner
+
+    tune_malloc()  # request bodies pass through the front too
+    return Runner(settings).run()
