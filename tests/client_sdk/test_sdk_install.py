@@ -96,3 +96,12 @@ def test_cli_from_the_fresh_venv(venv: Path, server: ServerProcess, tmp_path: Pa
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1/1 images segmented" in proc.stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["person_cutout.png", "person_mask.png"]
+
+
+def test_the_server_names_its_extra_instead_of_a_traceback(venv: Path) -> None:
+    """The SDK install carries the server's code but not its packages: one line, exit 1."""
+    proc = run_in(venv, "-m", "server.start", "--port", "0")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    line = proc.stderr.strip()
+    assert "\n" not in line and "[server] extra" in line and "pip install 'segserving[server]'" in line, line
