@@ -22,14 +22,11 @@ def build_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Pat
     cache: dict[str, Path] = {}
 
     def build(kind: str) -> Path:
-        from modelbuilder import LEGACY_KINDS  # imports yaml: not at module level, so SDK-only runs can load this
-
         if kind not in cache:
             out = tmp_path_factory.mktemp(f"export-{kind}") / kind
-            env = child_env(FLAGS_enable_pir_api="0") if kind in LEGACY_KINDS else child_env()
             proc = subprocess.run(
                 [TOOLS_PYTHON, str(ROOT / "tests" / "modelbuilder.py"), kind, str(out)],
-                env=env,
+                env=child_env(),
                 capture_output=True,
                 text=True,
                 check=False,
