@@ -116,7 +116,7 @@ class LocalBackend:
 
     def make(self, image: bytes, request: PhotoRequest) -> Generated:
         from idphoto.pipeline import IdPhotoError, IdPhotoOptions, make_id_photo
-        from server.codecs.image import ImageError, decode_image, overlay
+        from segcore.images import ImageError, decode_image, overlay
 
         try:
             options = IdPhotoOptions.parse(request.params())
@@ -128,7 +128,7 @@ class LocalBackend:
         except IdPhotoError as exc:
             raise BackendError(exc.message, exc.status) from None
         except ImageError as exc:
-            raise BackendError(str(exc), exc.status) from None
+            raise BackendError(str(exc), 400) from None
         rgb_overlay = np.ascontiguousarray(overlay(bgr, result.label_map)[:, :, ::-1])
         return Generated(rgb_overlay, photo.photo, photo.content_type, photo.width, photo.height, photo.sheet)
 

@@ -31,8 +31,8 @@ def worker_handler(model_dir: str, engine_name: str, cpu_threads: int) -> JobHan
     """The server's worker code for a model, built in this process with the workers' allocator tuning."""
     from segcore.allocator import tune_malloc
     from segcore.engines import EngineOptions, create_engine
+    from segcore.images import ImageLimits
     from segcore.repository import load_spec
-    from server.codecs.image import ImageLimits
     from server.workers.handler import JobHandler
 
     tune_malloc()  # as the server's workers do, so that the in-process side gets the same allocator
@@ -43,7 +43,7 @@ def worker_handler(model_dir: str, engine_name: str, cpu_threads: int) -> JobHan
 
 
 def _loop(spec: LimitSpec, start: Any, results: Any) -> None:
-    from server.codecs.image import decode_image
+    from segcore.images import decode_image
     from server.jobs import Job, JobKind
 
     handler = worker_handler(spec.model_dir, spec.engine, spec.cpu_threads)

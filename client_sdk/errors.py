@@ -1,15 +1,18 @@
-"""Typed exceptions carrying the server's message."""
+"""Typed exceptions carrying the server's message, chosen by the server's error `code` (JSON bodies' "code",
+gRPC trailing metadata `segserving-error-code`), else by the HTTP status or gRPC status code."""
 
 from __future__ import annotations
 
 
 class SegServingError(Exception):
-    """Base class: `status` is the HTTP status (or the HTTP equivalent of a gRPC code), 0 if none."""
+    """Base class: `status` is the HTTP status (or the HTTP equivalent of a gRPC code), 0 if none; `code` is the
+    server's stable error code (e.g. "too_large", "busy"), "" if the answer carried none."""
 
-    def __init__(self, message: str, status: int = 0) -> None:
+    def __init__(self, message: str, status: int = 0, code: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.code = code
 
 
 class InvalidInput(SegServingError, ValueError):
@@ -23,8 +26,8 @@ class ModelNotFound(SegServingError, LookupError):
 class ServerBusy(SegServingError):
     """The server's queue is full (429); `retry_after` is the server's hint in seconds."""
 
-    def __init__(self, message: str, status: int = 429, retry_after: float | None = None) -> None:
-        super().__init__(message, status)
+    def __init__(self, message: str, status: int = 429, code: str = "busy", retry_after: float | None = None) -> None:
+        super().__init__(message, status, code)
         self.retry_after = retry_after
 
 
@@ -44,37 +47,53 @@ class ServerError(SegServingError):
     """The server failed while handling the request (5xx)."""
 
 
-def error_for_status(status: int, message: str, retry_after: float | None = None) -> SegServingError:
-    """The exception for an HTTP status."""
-    if status in (400, 413, 415, 422):
-        return InvalidInput(message, status)
-    if status == 404:
-        return ModelNotFound(message, status)
-    if status == 429:
-        return ServerBusy(message, status, retry_after)
-    if status == 504:
-        return Timeout(message, status)
-    if status == 503:
-        return Unavailable(message, status)
-    if status in (401, 403):
-        return AuthError(message, status)
-    return ServerError(message, status)
-
-
+# The server's error codes (server/errors.py; tests/client_sdk/test_errors.py keeps the two in step).
+CODES: dict[str, type[SegServingError]] = {
+    "invalid_input": InvalidInput,
+    "too_large": InvalidInput,
+    "unsupported_media_type": InvalidInput,
+    "unprocessable": InvalidInput,
+    "method_not_allowed": InvalidInput,
+    "not_found": ModelNotFound,
+    "busy": ServerBusy,
+    "deadline_exceeded": Timeout,
+    "unavailable": Unavailable,
+    "unauthenticated": AuthError,
+    "permission_denied": AuthError,
+    "internal": ServerError,
+}
+STATUS_CODES = {400: "invalid_input", 401: "unauthenticated", 403: "permission_denied", 404: "not_found",
+                405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type", 422: "unprocessable",
+                429: "busy", 500: "internal", 503: "unavailable", 504: "deadline_exceeded"}  # fmt: skip
+CODE_STATUS = {code: status for status, code in STATUS_CODES.items()}
 GRPC_TO_HTTP = {
     "INVALID_ARGUMENT": 400,
-    "NOT_FOUND": 404,
-    "RESOURCE_EXHAUSTED": 429,
-    "DEADLINE_EXCEEDED": 504,
-    "UNAVAILABLE": 503,
     "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "UNIMPLEMENTED": 405,
+    # Our server marks its own overload "busy" in the metadata; without that, RESOURCE_EXHAUSTED is gRPC's
+    # message-size limit (a request or answer too large), not a reason to retry.
+    "RESOURCE_EXHAUSTED": 413,
+    "FAILED_PRECONDITION": 422,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
 }
+GRPC_METADATA_KEY = "segserving-error-code"
 
 
-def error_for_grpc(code_name: str, message: str) -> SegServingError:
-    """The exception for a gRPC status code name. RESOURCE_EXHAUSTED means 413 when the message says so."""
-    status = GRPC_TO_HTTP.get(code_name, 500)
-    if code_name == "RESOURCE_EXHAUSTED" and ("limit" in message or "larger" in message):
-        status = 413
-    return error_for_status(status, message)
+def error_for(code: str, status: int, message: str, retry_after: float | None = None) -> SegServingError:
+    """The exception for the server's error `code`; an unknown or missing code falls back on the HTTP status."""
+    code = code if code in CODES else STATUS_CODES.get(status, "internal" if status >= 500 else "invalid_input")
+    kind = CODES[code]
+    if kind is ServerBusy:
+        return ServerBusy(message, status or 429, code, retry_after)
+    return kind(message, status, code)
+
+
+def error_for_grpc(code_name: str, message: str, metadata: dict[str, str] | None = None) -> SegServingError:
+    """The exception for a gRPC failure: the server's code from the trailing metadata (its HTTP status too), else
+    the gRPC status code."""
+    code = (metadata or {}).get(GRPC_METADATA_KEY, "")
+    status = CODE_STATUS.get(code) or GRPC_TO_HTTP.get(code_name, 500)
+    return error_for(code, status, message)

@@ -10,19 +10,7 @@ import numpy as np
 from PIL import Image
 
 from client_sdk.images import ImageInput, to_array
-
-
-def _palette(n: int) -> np.ndarray:
-    """PaddleSeg's colour map (PASCAL VOC bit interleave, black dropped): RGB rows for classes 0..n-1."""
-    colors = np.zeros((n + 1, 3), dtype=np.uint8)
-    for i in range(n + 1):
-        label, j = i, 0
-        while label:
-            for channel in range(3):
-                colors[i, channel] |= ((label >> channel) & 1) << (7 - j)
-            j += 1
-            label >>= 3
-    return colors[1:]
+from segcore.palette import palette
 
 
 @dataclass(frozen=True)
@@ -61,7 +49,7 @@ class SegResult:
         taken to be in that order too, as in cutout() and segment()."""
         base = to_array(image, rgb=rgb).astype(np.float32)
         self._check_size(base)
-        colors = _palette(int(self.label_map.max()) + 1).astype(np.float32)  # RGB rows
+        colors = palette(int(self.label_map.max()) + 1).astype(np.float32)  # RGB rows
         tinted = (1 - alpha) * base + alpha * (colors if rgb else colors[:, ::-1])[self.label_map]
         return np.clip(np.rint(tinted), 0, 255).astype(np.uint8)
 

@@ -14,7 +14,7 @@ import grpc
 import httpx
 import numpy as np
 
-from client_sdk.errors import InvalidInput, SegServingError, error_for_status
+from client_sdk.errors import InvalidInput, SegServingError, error_for
 from client_sdk.tensors import request_json, request_proto, response_to_dict
 from client_sdk.transport import MAX_MESSAGE, base_url, grpc_error, grpc_target, transport_error, with_retries
 from segcore.dtypes import CODE_TO_DTYPE
@@ -198,12 +198,17 @@ class ServingClient:
 
     @staticmethod
     def _error(response: httpx.Response, proto: bool) -> SegServingError:
-        try:
-            message = Response.FromString(response.content).err_msg if proto else response.json().get("err_msg")
+        code = ""
+        try:  # a protobuf Response has no code field: its err_no is the HTTP status
+            if proto:
+                message = Response.FromString(response.content).err_msg
+            else:
+                doc = response.json()
+                message, code = doc.get("err_msg"), str(doc.get("code", ""))
         except Exception:  # not a Response body (e.g. a proxy's error page)
             message = None
         retry = response.headers.get("retry-after")
-        return error_for_status(response.status_code, message or response.text, float(retry) if retry else None)
+        return error_for(code, response.status_code, message or response.text, float(retry) if retry else None)
 
     def _grpc_call(self, body: bytes) -> dict[str, Any]:
         if self._channel is None:

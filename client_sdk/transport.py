@@ -19,8 +19,8 @@ from client_sdk.errors import (
     ServerBusy,
     Timeout,
     Unavailable,
+    error_for,
     error_for_grpc,
-    error_for_status,
 )
 from client_sdk.images import decode_png
 from client_sdk.result import SegResult
@@ -75,13 +75,14 @@ async def with_retries_async(call: Callable[[], Awaitable[T]], retries: int, bac
 
 def http_error(response: httpx.Response) -> SegServingError:
     """The typed error for a non-2xx response, with the server's message."""
+    code = ""
     try:
         doc = response.json()
-        message = doc.get("error") or doc.get("err_msg") or response.text
-    except ValueError:
+        message, code = doc.get("error") or doc.get("err_msg") or response.text, str(doc.get("code", ""))
+    except (ValueError, AttributeError):  # not JSON, or JSON that is not an object (a proxy's page)
         message = response.text or response.reason_phrase
     retry = response.headers.get("retry-after")
-    return error_for_status(response.status_code, str(message), float(retry) if retry else None)
+    return error_for(code, response.status_code, str(message), float(retry) if retry else None)
 
 
 def transport_error(exc: Exception, timeout: float) -> SegServingError:
@@ -122,7 +123,9 @@ def result_from_proto(message: SegmentResponse) -> SegResult:
 def grpc_error(exc: grpc.RpcError) -> SegServingError:
     code = exc.code() if hasattr(exc, "code") else None
     details = exc.details() if hasattr(exc, "details") else str(exc)
-    return error_for_grpc(code.name if code is not None else "UNKNOWN", details or str(exc))
+    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    metadata = {k: v for k, v in trailing or () if isinstance(v, str)}
+    return error_for_grpc(code.name if code is not None else "UNKNOWN", details or str(exc), metadata)
 
 
 def segment_request(model: str, data: bytes, options: dict[str, str]) -> bytes:

@@ -13,8 +13,8 @@ from pathlib import Path
 from segcore.allocator import tune_malloc
 from segcore.engines import ENGINE_NAMES, EngineOptions, resolve_engine_name
 from segcore.engines.paddle_inference import PADDLE_MISSING
+from segcore.images import ImageLimits
 from segcore.repository import ModelRepository
-from server.codecs.image import ImageLimits
 from server.settings import ModelSettings, ServerSettings
 from server.workers.pool import BatchPolicy
 

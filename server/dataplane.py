@@ -10,8 +10,8 @@ from typing import Any
 from segcore.engines import resolve_engine_name
 from segcore.repository import ModelSpec
 from server.codecs.kserve import tensor_metadata
-from server.errors import ServingError
-from server.jobs import Job, JobKind, Result
+from server.errors import InvalidInput, NotFound, ServingError, Unavailable
+from server.jobs import PLAIN, Job, JobKind, Result, Transport
 from server.metrics import Metrics
 from server.settings import ServerSettings
 from server.workers.pool import ModelWorkers
@@ -61,11 +61,11 @@ class DataPlane:
         """The named model (default: the first served); 404 listing the served names otherwise."""
         name = name or self.default_model
         if name not in self.specs:
-            raise ServingError(404, f"model {name!r} is not served here; models: {', '.join(self.specs)}")
+            raise NotFound(f"model {name!r} is not served here; models: {', '.join(self.specs)}")
         return self.specs[name]
 
     async def infer(self, model: str | None, kind: JobKind, body: bytes, params: dict[str, str], protocol: str,
-                    timeout_s: float | None = None) -> Result:  # fmt: skip
+                    timeout_s: float | None = None, transport: Transport = PLAIN) -> Result:  # fmt: skip
         """Run one request on a worker within min(timeout_s, --request_timeout_ms). ServingError for anything
         refused before or while running."""
         started = time.monotonic()
@@ -75,15 +75,15 @@ class DataPlane:
         try:
             spec = self.spec(name)
             if self.draining:
-                raise ServingError(503, "server is shutting down")
+                raise Unavailable("server is shutting down")
             if not body:
-                raise ServingError(400, "request body is empty")
+                raise InvalidInput("request body is empty")
             timeout = (
                 self.settings.request_timeout_s
                 if timeout_s is None
                 else min(timeout_s, self.settings.request_timeout_s)
             )
-            job = Job(0, kind, body, params, deadline=started + timeout)
+            job = Job(0, kind, body, params, transport, deadline=started + timeout)
             result = await self.pools[spec.name].submit(job)
             status = result.status
             return result

@@ -1,33 +1,106 @@
-"""The one error type that crosses from workers and the dataplane to the transports."""
+"""The server's errors: one class per kind of failure, each mapped once to an HTTP status, a gRPC status code, a
+stable snake_case `code` for JSON bodies and gRPC metadata, and Paddle Serving's `err_no` (the HTTP status)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-GRPC_CODES = {  # HTTP status -> grpc.StatusCode name
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    413: "RESOURCE_EXHAUSTED",
-    415: "INVALID_ARGUMENT",
-    429: "RESOURCE_EXHAUSTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
+from typing import ClassVar
 
 
-@dataclass
 class ServingError(Exception):
-    """A failure with the HTTP status to answer with and a message for the caller."""
+    """A failure to report to the caller; subclasses fix its status and code."""
 
-    status: int
-    message: str
-    retry_after: float | None = None
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+    grpc_code: ClassVar[str] = "INTERNAL"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[type[ServingError], tuple[str, float | None]]:
+        return type(self), (self.message, self.retry_after)
+
     @property
-    def grpc_code(self) -> str:
-        return GRPC_CODES.get(self.status, "INTERNAL")
+    def err_no(self) -> int:
+        """Paddle Serving's Response.err_no (its own server leaves it 0 and fails the transport; ours fills both)."""
+        return self.status
+
+
+class InvalidInput(ServingError):
+    """The request is malformed: bad JSON or protobuf, unknown feed, wrong shape, corrupt image, bad option."""
+
+    status, code, grpc_code = 400, "invalid_input", "INVALID_ARGUMENT"
+
+
+class Unauthenticated(ServingError):
+    status, code, grpc_code = 401, "unauthenticated", "UNAUTHENTICATED"
+
+
+class PermissionDenied(ServingError):
+    status, code, grpc_code = 403, "permission_denied", "PERMISSION_DENIED"
+
+
+class NotFound(ServingError):
+    """No such model (or route)."""
+
+    status, code, grpc_code = 404, "not_found", "NOT_FOUND"
+
+
+class MethodNotAllowed(ServingError):
+    status, code, grpc_code = 405, "method_not_allowed", "UNIMPLEMENTED"
+
+
+class TooLarge(ServingError):
+    """Body, inflated body or image dimensions over the server's limits."""
+
+    status, code, grpc_code = 413, "too_large", "RESOURCE_EXHAUSTED"
+
+
+class UnsupportedMedia(ServingError):
+    """Not an image format the server decodes, or a Content-Encoding it does not speak."""
+
+    status, code, grpc_code = 415, "unsupported_media_type", "INVALID_ARGUMENT"
+
+
+class Unprocessable(ServingError):
+    """Well-formed input the operation cannot use (an ID photo without a face, a photo too small)."""
+
+    status, code, grpc_code = 422, "unprocessable", "FAILED_PRECONDITION"
+
+
+class Busy(ServingError):
+    """The model's queue is full; `retry_after` says when to try again."""
+
+    status, code, grpc_code = 429, "busy", "RESOURCE_EXHAUSTED"
+
+
+class InternalError(ServingError):
+    """Inference or encoding failed, or the worker died: not the caller's fault."""
+
+
+class Unavailable(ServingError):
+    """Not ready, draining, or no worker could be started."""
+
+    status, code, grpc_code = 503, "unavailable", "UNAVAILABLE"
+
+
+class DeadlineExceeded(ServingError):
+    status, code, grpc_code = 504, "deadline_exceeded", "DEADLINE_EXCEEDED"
+
+
+ERRORS: tuple[type[ServingError], ...] = (
+    InvalidInput, Unauthenticated, PermissionDenied, NotFound, MethodNotAllowed, TooLarge, UnsupportedMedia,
+    Unprocessable, Busy, InternalError, Unavailable, DeadlineExceeded,
+)  # fmt: skip
+BY_CODE: dict[str, type[ServingError]] = {cls.code: cls for cls in ERRORS}
+BY_STATUS: dict[int, type[ServingError]] = {cls.status: cls for cls in reversed(ERRORS)}
+GRPC_METADATA_KEY = "segserving-error-code"  # the `code` travels in gRPC trailing metadata under this key
+
+
+def error_for(code: str, message: str, retry_after: float | None = None) -> ServingError:
+    """Rebuild an error from its code (e.g. a worker's Result); unknown codes are internal errors."""
+    return BY_CODE.get(code, InternalError)(message, retry_after)

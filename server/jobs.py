@@ -17,27 +17,42 @@ class JobKind(str, Enum):
     ID_PHOTO = "id_photo"  # portrait photo in, ID photo (JPEG/PNG, optional print sheet) out
 
 
+@dataclass(frozen=True, slots=True)
+class Transport:
+    """What the transport learned about a request beside the caller's options (never taken from them)."""
+
+    gzip_body: bool = False  # the body is gzip-compressed (Content-Encoding: gzip)
+    gzip_reply: bool = False  # the caller takes a gzip-compressed answer (Accept-Encoding: gzip)
+
+
+PLAIN = Transport()  # no compression either way
+
+
 @dataclass(slots=True)
 class Job:
-    """One request for a worker. deadline is time.monotonic() based (system-wide on Linux)."""
+    """One request for a worker: the caller's body and options, the transport's facts, and a deadline
+    (time.monotonic() based, system-wide on Linux)."""
 
     id: int
     kind: JobKind
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
+    transport: Transport = PLAIN
     deadline: float = float("inf")
     enqueued: float = 0.0
 
 
 @dataclass(slots=True)
 class Result:
-    """A worker's answer: HTTP-style status, body, content type, and per-stage timings in seconds."""
+    """A worker's answer: HTTP-style status, body, content type, per-stage timings in seconds, and for a failure
+    its message and the error's `code` (server.errors)."""
 
     id: int
     status: int
     body: bytes
     content_type: str
     message: str = ""
+    code: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     batch_size: int = 0

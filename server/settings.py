@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from segcore.engines import EngineOptions
+from segcore.images import ImageLimits
 from segcore.repository import ModelSpec
-from server.codecs.image import ImageLimits
 from server.workers.pool import BatchPolicy
 from server.workers.process import WorkerSpec
 

@@ -65,7 +65,7 @@ if ls is not None:
             return self.pipeline.segment(image).label_map
 
         def encode_response(self, label_map: Any) -> dict[str, str]:
-            from server.codecs.image import label_png
+            from segcore.images import label_png
 
             return {"label_png": base64.b64encode(label_png(label_map)).decode("ascii")}
 

@@ -58,7 +58,7 @@ def create_app(pipeline: SegmentationPipeline, response: str = "label_map", infe
         output = executor.submit(infer, tensor).result() if executor else infer(tensor)
         label_map = postprocess(output, post, trans_info, want_scores=False).label_map
         if response == "label_png":
-            from server.codecs.image import label_png
+            from segcore.images import label_png
 
             return jsonify({"label_png": base64.b64encode(label_png(label_map)).decode("ascii")})
         return jsonify(

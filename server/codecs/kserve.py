@@ -10,7 +10,7 @@ import orjson
 from segcore.dtypes import CODE_TO_DTYPE
 from segcore.servingconf import ServingConf, VarSpec
 from server.codecs.paddle_tensor import TensorRequest, resolve_fetch
-from server.errors import ServingError
+from server.errors import InvalidInput
 
 DATATYPES: dict[str, np.dtype] = {
     "BOOL": np.dtype(np.bool_),
@@ -37,48 +37,44 @@ def tensor_metadata(var: VarSpec, dims: list[int | None] | None) -> dict[str, An
     return {"name": var.alias, "datatype": datatype_of(var.type_code), "shape": shape}
 
 
-def _bad(message: str) -> ServingError:
-    return ServingError(400, message)
-
-
 def parse_request(body: bytes, conf: ServingConf) -> tuple[TensorRequest, str | None]:
     """A v2 JSON inference request -> (TensorRequest, request id)."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise _bad(f"body is not valid JSON: {exc}") from None
+        raise InvalidInput(f"body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
-        raise _bad("v2 inference request must be an object with an 'inputs' list")
+        raise InvalidInput("v2 inference request must be an object with an 'inputs' list")
     by_name = {v.alias: v for v in conf.feeds} | {v.name: v for v in conf.feeds}
     feeds: dict[str, np.ndarray] = {}
     for entry in doc["inputs"]:
         name = entry.get("name") if isinstance(entry, dict) else None
         if name not in by_name:
-            raise _bad(f"unknown input {name!r}; this model's inputs: {', '.join(v.alias for v in conf.feeds)}")
+            raise InvalidInput(f"unknown input {name!r}; this model's inputs: {', '.join(v.alias for v in conf.feeds)}")
         var = by_name[name]
         datatype, shape = entry.get("datatype"), entry.get("shape")
         if datatype not in DATATYPES:
-            raise _bad(f"input {name!r}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
+            raise InvalidInput(f"input {name!r}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
         if (
             not isinstance(shape, list)
             or not shape
             or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
         ):
-            raise _bad(f"input {name!r}: shape must be a list of positive ints, got {shape!r}")
+            raise InvalidInput(f"input {name!r}: shape must be a list of positive ints, got {shape!r}")
         try:
             array = np.asarray(entry.get("data"), dtype=DATATYPES[datatype])
         except (TypeError, ValueError) as exc:
-            raise _bad(f"input {name!r}: data is not a list of {datatype} values ({exc})") from None
+            raise InvalidInput(f"input {name!r}: data is not a list of {datatype} values ({exc})") from None
         if array.size != int(np.prod(shape)):
-            raise _bad(f"input {name!r}: {array.size} values do not fill shape {shape}")
+            raise InvalidInput(f"input {name!r}: {array.size} values do not fill shape {shape}")
         if var.type_code >= 0 and DATATYPES[datatype] != CODE_TO_DTYPE.get(var.type_code):
-            raise _bad(f"input {name!r}: the model expects {datatype_of(var.type_code)}, got {datatype}")
+            raise InvalidInput(f"input {name!r}: the model expects {datatype_of(var.type_code)}, got {datatype}")
         if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise _bad(f"input {name!r}: contains NaN or infinity")
+            raise InvalidInput(f"input {name!r}: contains NaN or infinity")
         feeds[var.name] = array.reshape(shape)
     missing = [v.alias for v in conf.feeds if v.name not in feeds]
     if missing:
-        raise _bad(f"missing input(s): {', '.join(missing)}")
+        raise InvalidInput(f"missing input(s): {', '.join(missing)}")
     outputs = doc.get("outputs") or []
     names = [o.get("name") for o in outputs if isinstance(o, dict)]
     request_id = doc.get("id")
@@ -96,7 +92,3 @@ def response(model: str, outputs: dict[str, np.ndarray], request: TensorRequest,
             array, name = array.astype(np.float32), "FP32"
         doc["outputs"].append({"name": var.alias, "datatype": name, "shape": list(array.shape), "data": array.ravel()})
     return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def error(message: str) -> bytes:
-    return orjson.dumps({"error": message})

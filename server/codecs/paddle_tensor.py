@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError
 from segcore.proto.general_model_service_pb2 import ModelOutput, Request, Response, Tensor
 from segcore.servingconf import ServingConf, VarSpec
 from segcore.wire import Unpacked, WireError, fixed_array, length_delimited, packed_field, split_fields
-from server.errors import ServingError
+from server.errors import InvalidInput, ServingError
 
 ENGINE_NAME = "GeneralInferOp_0"
 # elem_type -> (repeated field name, field number, dtype) for numeric fields
@@ -37,10 +37,6 @@ class TensorRequest:
     log_id: int
 
 
-def _bad(message: str) -> ServingError:
-    return ServingError(400, message)
-
-
 def _var_list(vars_: Iterable[VarSpec]) -> str:
     return ", ".join(v.alias if v.alias == v.name else f"{v.alias} ({v.name})" for v in vars_)
 
@@ -53,7 +49,7 @@ def resolve_fetch(names: Iterable[str], conf: ServingConf) -> list[VarSpec]:
     by_name = {v.alias: v for v in conf.fetches} | {v.name: v for v in conf.fetches}
     unknown = [n for n in wanted if n not in by_name]
     if unknown:
-        raise _bad(
+        raise InvalidInput(
             f"unknown fetch name(s) {', '.join(map(repr, unknown))}; this model's outputs: {_var_list(conf.fetches)}"
         )
     return [by_name[n] for n in wanted]
@@ -66,36 +62,38 @@ def _feed_var(name: str, alias: str, conf: ServingConf) -> VarSpec:
     for var in conf.feeds:
         if alias == var.alias or (name and name == var.alias):
             return var
-    raise _bad(f"unknown feed name {name or alias!r}; this model's inputs: {_var_list(conf.feeds)}")
+    raise InvalidInput(f"unknown feed name {name or alias!r}; this model's inputs: {_var_list(conf.feeds)}")
 
 
 def _array(var: VarSpec, elem_type: int, shape: list[int], values: Any, content: bytes) -> np.ndarray:
     if not shape or any(d <= 0 for d in shape):
-        raise _bad(f"feed {var.alias!r}: shape must be a non-empty list of positive dims, got {shape}")
+        raise InvalidInput(f"feed {var.alias!r}: shape must be a non-empty list of positive dims, got {shape}")
     if elem_type in _FIELDS:
         array = np.asarray(values, dtype=_FIELDS[elem_type][2])
     elif elem_type in _CONTENT:
         raw = content if isinstance(content, bytes) else str(content).encode("latin-1")
         if len(raw) % _CONTENT[elem_type].itemsize:
-            raise _bad(f"feed {var.alias!r}: tensor_content length {len(raw)} is not a multiple of the element size")
+            raise InvalidInput(
+                f"feed {var.alias!r}: tensor_content length {len(raw)} is not a multiple of the element size"
+            )
         array = np.frombuffer(raw, dtype=_CONTENT[elem_type])
     else:
-        raise _bad(f"feed {var.alias!r}: elem_type {elem_type} is not supported (use 0 int64, 1 float32, 2 int32, "
-                   "3 float64, 5 float16, 7 uint8 or 8 int8)")  # fmt: skip
+        raise InvalidInput(f"feed {var.alias!r}: elem_type {elem_type} is not supported (use 0 int64, 1 float32, "
+                           "2 int32, 3 float64, 5 float16, 7 uint8 or 8 int8)")  # fmt: skip
     expected = int(np.prod(shape))
     if array.size != expected:
-        raise _bad(f"feed {var.alias!r}: {array.size} values do not fill shape {shape} ({expected} needed)")
+        raise InvalidInput(f"feed {var.alias!r}: {array.size} values do not fill shape {shape} ({expected} needed)")
     if var.type_code >= 0 and elem_type != var.type_code:
-        raise _bad(f"feed {var.alias!r}: the model expects elem_type {var.type_code}, got {elem_type}")
+        raise InvalidInput(f"feed {var.alias!r}: the model expects elem_type {var.type_code}, got {elem_type}")
     if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise _bad(f"feed {var.alias!r}: contains NaN or infinity")
+        raise InvalidInput(f"feed {var.alias!r}: contains NaN or infinity")
     return array.reshape(shape)
 
 
 def _check_feeds(feeds: dict[str, np.ndarray], conf: ServingConf, input_shape: list[int | None] | None) -> None:
     missing = [v for v in conf.feeds if v.name not in feeds]
     if missing:
-        raise _bad(f"missing feed(s): {_var_list(missing)}")
+        raise InvalidInput(f"missing feed(s): {_var_list(missing)}")
     if input_shape is not None and len(conf.feeds) == 1:
         var, array = conf.feeds[0], feeds[conf.feeds[0].name]
         fits = array.ndim == len(input_shape) and all(
@@ -103,10 +101,10 @@ def _check_feeds(feeds: dict[str, np.ndarray], conf: ServingConf, input_shape: l
         )
         if not fits:
             want = "[" + ", ".join("?" if d is None else str(d) for d in input_shape) + "]"
-            raise _bad(f"feed {var.alias!r}: shape {list(array.shape)} does not fit the model input {want}")
+            raise InvalidInput(f"feed {var.alias!r}: shape {list(array.shape)} does not fit the model input {want}")
     batches = {a.shape[0] for a in feeds.values()}
     if len(batches) > 1:
-        raise _bad(f"feeds have different batch sizes {sorted(batches)}")
+        raise InvalidInput(f"feeds have different batch sizes {sorted(batches)}")
 
 
 _PACKED_FIXED = frozenset({2, 4})  # float_data, float64_data: read straight from the wire with numpy
@@ -135,7 +133,7 @@ def parse_proto(body: bytes, conf: ServingConf, input_shape: list[int | None] | 
         request = Request.FromString(rest)
         tensors = [_tensor_fields(payload) for payload in taken.get(1, [])]
     except (WireError, Unpacked, DecodeError) as exc:
-        raise _bad(f"body is not a serialized GeneralModelService Request: {exc}") from None
+        raise InvalidInput(f"body is not a serialized GeneralModelService Request: {exc}") from None
     feeds = {}
     for t, data in tensors:
         var = _feed_var(t.name, t.alias_name, conf)
@@ -148,7 +146,7 @@ def parse_proto(body: bytes, conf: ServingConf, input_shape: list[int | None] | 
 def _json_int(value: Any, field: str) -> int:
     """An integer field of a JSON request (JSON true/false are not integers); 400 naming the field."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(f"{field} must be an integer, got {value!r}")
+        raise InvalidInput(f"{field} must be an integer, got {value!r}")
     return value
 
 
@@ -157,31 +155,33 @@ def parse_json(body: bytes, conf: ServingConf, input_shape: list[int | None] | N
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise _bad(f"body is not valid JSON: {exc}") from None
+        raise InvalidInput(f"body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("tensor"), list):
-        raise _bad("JSON body must be an object with a 'tensor' list (GeneralModelService Request)")
+        raise InvalidInput("JSON body must be an object with a 'tensor' list (GeneralModelService Request)")
     feeds = {}
     for t in doc["tensor"]:
         if not isinstance(t, dict):
-            raise _bad("each entry of 'tensor' must be an object")
+            raise InvalidInput("each entry of 'tensor' must be an object")
         elem_type = _json_int(t.get("elem_type", 0), "elem_type")
         var = _feed_var(str(t.get("name", "")), str(t.get("alias_name", "")), conf)
         values = t.get(_FIELDS[elem_type][0], []) if elem_type in _FIELDS else None
         if values is not None and not isinstance(values, list):
-            raise _bad(f"feed {var.alias!r}: {_FIELDS[elem_type][0]} must be a list of numbers")
+            raise InvalidInput(f"feed {var.alias!r}: {_FIELDS[elem_type][0]} must be a list of numbers")
         try:
             feeds[var.name] = _array(var, elem_type, list(t.get("shape", [])), values, t.get("tensor_content", b""))
         except (TypeError, ValueError) as exc:
             if isinstance(exc, ServingError):
                 raise
-            raise _bad(f"feed {var.alias!r}: values are not numbers of the declared elem_type ({exc})") from None
+            raise InvalidInput(
+                f"feed {var.alias!r}: values are not numbers of the declared elem_type ({exc})"
+            ) from None
     fetch = doc.get("fetch_var_names") or []
     if not isinstance(fetch, list):
-        raise _bad("fetch_var_names must be a list of names")
+        raise InvalidInput("fetch_var_names must be a list of names")
     _check_feeds(feeds, conf, input_shape)
     log_id = _json_int(doc.get("log_id", 0) or 0, "log_id")
     if log_id < 0:
-        raise _bad(f"log_id must be a non-negative integer, got {log_id}")
+        raise InvalidInput(f"log_id must be a non-negative integer, got {log_id}")
     return TensorRequest(feeds, resolve_fetch(map(str, fetch), conf), log_id)
 
 
@@ -226,11 +226,11 @@ def response_json(outputs: dict[str, np.ndarray], request: TensorRequest, profil
 
 
 def error_proto(error: ServingError, log_id: int = 0) -> bytes:
-    return Response(err_no=error.status, err_msg=error.message, log_id=log_id).SerializeToString()
+    return Response(err_no=error.err_no, err_msg=error.message, log_id=log_id).SerializeToString()
 
 
 def error_json(error: ServingError, log_id: int = 0) -> bytes:
-    doc: dict[str, Any] = {"err_no": error.status, "err_msg": error.message}
+    doc: dict[str, Any] = {"err_no": error.err_no, "err_msg": error.message, "error": error.message, "code": error.code}
     if log_id:
         doc["log_id"] = log_id
     return orjson.dumps(doc)

@@ -3,20 +3,25 @@ straight back) and SegServing's image-level Segmentation service."""
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import grpc
 from google.protobuf.message import DecodeError
 
 from segcore.proto.segmentation_pb2 import SegmentRequest
 from server.dataplane import DataPlane
-from server.errors import ServingError
+from server.errors import GRPC_METADATA_KEY, InvalidInput, ServingError, error_for
 from server.jobs import JobKind
 
 SERVICE = "baidu.paddle_serving.predictor.general_model.GeneralModelService"
 SEGMENTATION = "segserving.v1.Segmentation"
 
 
-def _status(name: str) -> grpc.StatusCode:
-    return getattr(grpc.StatusCode, name)
+async def _abort(context: grpc.aio.ServicerContext, error: ServingError) -> NoReturn:
+    """End the call with the error's gRPC status, its message, and its `code` in the trailing metadata."""
+    await context.abort(getattr(grpc.StatusCode, error.grpc_code), error.message,
+                        trailing_metadata=((GRPC_METADATA_KEY, error.code),))  # fmt: skip
+    raise AssertionError("context.abort returned")  # it raises; this tells the type checker
 
 
 def build_server(plane: DataPlane, address: str) -> grpc.aio.Server:
@@ -28,25 +33,27 @@ def build_server(plane: DataPlane, address: str) -> grpc.aio.Server:
         try:
             result = await plane.infer(model, JobKind.PADDLE_PROTO, request, {}, "grpc", context.time_remaining())
         except ServingError as exc:
-            await context.abort(_status(exc.grpc_code), exc.message)
-        if result.status != 200:
-            context.set_code(_status(ServingError(result.status, result.message).grpc_code))
-            context.set_details(result.message)
+            await _abort(context, exc)
+        if result.status != 200:  # the Response with err_no/err_msg goes out too, as a Paddle Serving client expects
+            error = error_for(result.code, result.message)
+            context.set_code(getattr(grpc.StatusCode, error.grpc_code))
+            context.set_details(error.message)
+            context.set_trailing_metadata(((GRPC_METADATA_KEY, error.code),))
         return result.body
 
     async def segment(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         try:
             message = SegmentRequest.FromString(request)
         except DecodeError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a SegmentRequest: {exc}")
+            await _abort(context, InvalidInput(f"not a SegmentRequest: {exc}"))
         params = {**message.options, "output": "proto"}
         try:
             result = await plane.infer(message.model or None, JobKind.IMAGE, message.image, params, "grpc-image",
                                        context.time_remaining())  # fmt: skip
         except ServingError as exc:
-            await context.abort(_status(exc.grpc_code), exc.message)
+            await _abort(context, exc)
         if result.status != 200:
-            await context.abort(_status(ServingError(result.status, result.message).grpc_code), result.message)
+            await _abort(context, error_for(result.code, result.message))
         return result.body
 
     handler = grpc.unary_unary_rpc_method_handler(inference)  # no (de)serializers: bytes in, bytes out

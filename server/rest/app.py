@@ -9,13 +9,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 
+from server.codecs.errors import JSON, json_error
 from server.dataplane import DataPlane
 from server.errors import ServingError
 from server.rest.inference import OPENAPI_PATHS
 
 
-def _error(exc: ServingError) -> JSONResponse:
-    return JSONResponse({"error": exc.message}, exc.status)
+def _error(exc: ServingError) -> Response:
+    return Response(json_error(exc), exc.status, media_type=JSON)
 
 
 def create_app(plane: DataPlane) -> FastAPI:

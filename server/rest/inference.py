@@ -13,10 +13,10 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from server.codecs import kserve, paddle_tensor
+from server.codecs.errors import JSON, PROTO, error_body, json_error
 from server.dataplane import DataPlane
-from server.errors import ServingError
-from server.jobs import JobKind, Result
+from server.errors import InvalidInput, MethodNotAllowed, ServingError, UnsupportedMedia
+from server.jobs import JobKind, Result, Transport
 from server.rest.body import form_image, too_large
 
 Scope = MutableMapping[str, Any]
@@ -24,7 +24,6 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-PROTO = "application/proto"
 PADDLE_PATHS = ("/GeneralModelService/inference", "/GeneralModelService/debug")
 
 
@@ -48,15 +47,6 @@ def _route(path: str) -> tuple[str, str | None] | None:
     return None
 
 
-def error_body(exc: ServingError, kind: JobKind | None) -> tuple[bytes, str]:
-    """The error in the request's own encoding: Paddle Serving Response (proto/JSON) or {"error": ...}."""
-    if kind is JobKind.PADDLE_PROTO:
-        return paddle_tensor.error_proto(exc), PROTO
-    if kind is JobKind.PADDLE_JSON:
-        return paddle_tensor.error_json(exc), "application/json"
-    return kserve.error(exc.message), "application/json"
-
-
 class InferenceRoutes:
     """ASGI app: POST inference routes handled here, every other request passed to `fallback`."""
 
@@ -71,7 +61,8 @@ class InferenceRoutes:
             await self.fallback(scope, receive, send)
             return
         if scope["method"] != "POST":
-            await _send(send, 405, b'{"error": "use POST"}', "application/json", {"Allow": "POST"})
+            refusal = MethodNotAllowed(f"{scope['method']} is not allowed here: use POST")
+            await _send(send, refusal.status, json_error(refusal), JSON, {"Allow": "POST"})
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
@@ -104,28 +95,23 @@ class InferenceRoutes:
     async def _handle(self, scope: Scope, receive: Receive, headers: dict[str, str], params: dict[str, str],
                       kind: JobKind, protocol: str, model: str | None) -> Result:  # fmt: skip
         job_params = dict(params) if kind in (JobKind.IMAGE, JobKind.ID_PHOTO) else {}
-        job_params.update(_encoding_params(headers))
+        transport = _transport(headers)
         is_form = headers.get("content-type", "").split(";")[0].strip().lower() == "multipart/form-data"
         if kind in (JobKind.IMAGE, JobKind.ID_PHOTO) and is_form:
             body = await form_image(Request(scope, receive), self.limit, job_params)
-            return await self.plane.infer(model, kind, body, job_params, protocol)
+            return await self.plane.infer(model, kind, body, job_params, protocol, transport=transport)
         # Any other body on the image routes is taken as the image itself, whatever its Content-Type says (curl's
         # --data-binary sends application/x-www-form-urlencoded): the worker sniffs the magic bytes and answers
         # 415 naming the supported formats when they are not an image.
         body = await _read_body(receive, headers, self.limit)
-        return await self.plane.infer(model, kind, body, job_params, protocol)
+        return await self.plane.infer(model, kind, body, job_params, protocol, transport=transport)
 
 
-def _encoding_params(headers: dict[str, str]) -> dict[str, str]:
-    params = {}
+def _transport(headers: dict[str, str]) -> Transport:
     encoding = headers.get("content-encoding", "").strip().lower()
-    if encoding == "gzip":
-        params["_gzip_request"] = "1"
-    elif encoding not in ("", "identity"):
-        raise ServingError(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
-    if "gzip" in headers.get("accept-encoding", "").lower():
-        params["_gzip_response"] = "1"
-    return params
+    if encoding not in ("", "identity", "gzip"):
+        raise UnsupportedMedia(f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
+    return Transport(gzip_body=encoding == "gzip", gzip_reply="gzip" in headers.get("accept-encoding", "").lower())
 
 
 async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
@@ -133,7 +119,7 @@ async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> b
     declared = headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
-            raise ServingError(400, f"invalid Content-Length {declared!r}")
+            raise InvalidInput(f"invalid Content-Length {declared!r}")
         if int(declared) > limit:
             raise too_large(limit)
     chunks, size = [], 0

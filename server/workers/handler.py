@@ -12,22 +12,16 @@ from typing import Any
 import numpy as np
 
 from segcore.engines import Engine
+from segcore.images import ImageLimits
 from segcore.repository import ModelSpec
 from server.codecs import kserve, paddle_tensor
-from server.codecs.image import ImageLimits
-from server.errors import ServingError
+from server.codecs.errors import error_body
+from server.errors import DeadlineExceeded, InternalError, InvalidInput, ServingError, TooLarge
 from server.jobs import Job, JobKind, Result
 from server.workers.idphoto_job import IdPhotoJobCodec
 from server.workers.image_job import ImageJobCodec
 
 GZIP_MIN_BYTES = 512  # brpc's http_body_compress_threshold
-_ERROR_TYPES = {
-    JobKind.PADDLE_PROTO: "application/proto",
-    JobKind.PADDLE_JSON: "application/json",
-    JobKind.IMAGE: "application/json",
-    JobKind.KSERVE_V2: "application/json",
-    JobKind.ID_PHOTO: "application/json",
-}
 
 
 @dataclass
@@ -49,11 +43,11 @@ def gunzip(data: bytes, limit: int) -> bytes:
     try:
         out = inflater.decompress(data, limit + 1)
     except zlib.error as exc:
-        raise ServingError(400, f"Content-Encoding is gzip but the body is not valid gzip: {exc}") from None
+        raise InvalidInput(f"Content-Encoding is gzip but the body is not valid gzip: {exc}") from None
     if len(out) > limit:
-        raise ServingError(413, f"gzip body inflates past the server's limit of {limit} bytes (--max_body_size)")
+        raise TooLarge(f"gzip body inflates past the server's limit of {limit} bytes (--max_body_size)")
     if not inflater.eof:
-        raise ServingError(400, "gzip body is truncated")
+        raise InvalidInput("gzip body is truncated")
     return out
 
 
@@ -75,11 +69,11 @@ class JobHandler:
         now = time.monotonic()
         for job in jobs:
             if job.deadline < now:
-                results[job.id] = self._error(job, ServingError(504, "request deadline passed while queued"))
+                results[job.id] = self._error(job, DeadlineExceeded("request deadline passed while queued"))
                 continue
             t0 = time.perf_counter()
             try:
-                if job.params.get("_gzip_request"):
+                if job.transport.gzip_body:
                     job.body = gunzip(job.body, self.max_body_size)
                 prepared = self._prepare(job)
             except ServingError as exc:
@@ -87,7 +81,7 @@ class JobHandler:
                 continue
             except Exception as exc:  # input no check foresaw: answer this job, keep the worker (and its batch)
                 problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-                results[job.id] = self._error(job, ServingError(400, f"malformed request ({problem})"))
+                results[job.id] = self._error(job, InvalidInput(f"malformed request ({problem})"))
                 continue
             prepared.timings["preprocess"] = time.perf_counter() - t0
             key = tuple((name, a.shape[1:], a.dtype.str) for name, a in sorted(prepared.feeds.items()))
@@ -107,7 +101,7 @@ class JobHandler:
         try:
             outputs = self.engine.run(feeds)
         except Exception as exc:  # engines raise their own exception types
-            error = ServingError(500, f"inference failed: {' '.join(str(exc).split())[:300]}")
+            error = InternalError(f"inference failed: {' '.join(str(exc).split())[:300]}")
             return [{p.job.id: self._error(p.job, error)} for p in group]
         infer = time.perf_counter() - t0
         if len(group) > 1 and any(v.ndim == 0 or v.shape[0] != total for v in outputs.values()):
@@ -125,14 +119,10 @@ class JobHandler:
                 continue
             except Exception as exc:  # a failure encoding one result must not take the worker and its batch down
                 problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-                done.append({p.job.id: self._error(p.job, ServingError(500, f"encoding the result failed: {problem}"))})
+                done.append({p.job.id: self._error(p.job, InternalError(f"encoding the result failed: {problem}"))})
                 continue
             headers = {}
-            if (
-                p.job.params.get("_gzip_response")
-                and len(body) >= GZIP_MIN_BYTES
-                and not content_type.startswith("image/")
-            ):
+            if p.job.transport.gzip_reply and len(body) >= GZIP_MIN_BYTES and not content_type.startswith("image/"):
                 body, headers = gzip.compress(body, compresslevel=1), {"Content-Encoding": "gzip"}
             p.timings["postprocess"] = time.perf_counter() - t1
             done.append({p.job.id: Result(p.job.id, 200, body, content_type, headers=headers, timings=p.timings,
@@ -162,8 +152,7 @@ class JobHandler:
 
             return _Prepared(job, request.feeds, finish_v2, start_us)
         if self.images is None:
-            raise ServingError(
-                400, f"model {self.spec.name!r} has no preprocessing config (converted without deploy.yaml): "
+            raise InvalidInput(f"model {self.spec.name!r} has no preprocessing config (converted without deploy.yaml): "
                 "use the tensor APIs"
             )  # fmt: skip
         codec = self.id_photos if job.kind is JobKind.ID_PHOTO else self.images
@@ -177,14 +166,9 @@ class JobHandler:
         array = next(iter(feeds.values()))
         dims = self.input_shape
         if array.ndim != len(dims) or any(d is not None and d != a for d, a in zip(dims, array.shape, strict=False)):
-            raise ServingError(400, f"input shape {list(array.shape)} does not fit the model input "
+            raise InvalidInput(f"input shape {list(array.shape)} does not fit the model input "
                                     "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]")  # fmt: skip
 
     def _error(self, job: Job, error: ServingError) -> Result:
-        if job.kind is JobKind.PADDLE_PROTO:
-            body = paddle_tensor.error_proto(error)
-        elif job.kind is JobKind.PADDLE_JSON:
-            body = paddle_tensor.error_json(error)
-        else:
-            body = kserve.error(error.message)
-        return Result(job.id, error.status, body, _ERROR_TYPES[job.kind], message=error.message)
+        body, content_type = error_body(error, job.kind)
+        return Result(job.id, error.status, body, content_type, message=error.message, code=error.code)

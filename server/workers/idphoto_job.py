@@ -7,7 +7,8 @@ import base64
 import numpy as np
 import orjson
 
-from server.errors import ServingError
+from idphoto.errors import IdPhotoError
+from server.errors import InvalidInput, ServingError, Unprocessable
 from server.jobs import Job
 from server.workers.image_job import Finish, ImageJobCodec
 
@@ -21,18 +22,18 @@ class IdPhotoJobCodec:
         self.images = images
 
     def prepare(self, job: Job) -> tuple[dict[str, np.ndarray], Finish]:
-        from idphoto.pipeline import IdPhotoError, IdPhotoOptions, make_id_photo
+        from idphoto.pipeline import IdPhotoOptions, make_id_photo
 
-        params = {k: v for k, v in job.params.items() if not k.startswith("_")}
+        params = dict(job.params)
         output = params.pop("output", "photo")
         if output not in OUTPUTS:
-            raise ServingError(400, f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+            raise InvalidInput(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
         try:
             options = IdPhotoOptions.parse(params)
         except IdPhotoError as exc:
-            raise ServingError(exc.status, str(exc)) from None
+            raise _error(exc) from None
         if output == "sheet" and not options.sheet:
-            raise ServingError(400, "output=sheet needs a sheet size: add sheet=4R or sheet=5inch")
+            raise InvalidInput("output=sheet needs a sheet size: add sheet=4R or sheet=5inch")
         image, tensor, trans_info = self.images.load(job)
         post = self.images.post
 
@@ -42,7 +43,7 @@ class IdPhotoJobCodec:
             try:
                 photo = make_id_photo(image, alpha, options)
             except IdPhotoError as exc:
-                raise ServingError(exc.status, str(exc)) from None
+                raise _error(exc) from None
             if output == "photo":
                 return photo.photo, photo.content_type
             if output == "sheet":
@@ -60,3 +61,8 @@ class IdPhotoJobCodec:
             return orjson.dumps(doc), "application/json"
 
         return {self.images.spec.config.input_name: tensor[None]}, finish
+
+
+def _error(exc: IdPhotoError) -> ServingError:
+    """The library's 422 (the photo cannot satisfy valid options) or 400 (a bad option) as a server error."""
+    return Unprocessable(exc.message) if exc.status == 422 else InvalidInput(exc.message)

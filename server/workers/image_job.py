@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import orjson
 
+from segcore import images as codec
 from segcore.pipeline import SegmentationPipeline
 from segcore.postprocess import InvalidOutput, SegmentationResult, TransInfo, postprocess
 from segcore.proto.segmentation_pb2 import SegmentResponse
 from segcore.repository import ModelSpec
 from segcore.transforms import InvalidImage
-from server.codecs import image as codec
-from server.errors import ServingError
+from server.errors import InternalError, InvalidInput, TooLarge, UnsupportedMedia
 from server.jobs import Job
 
 PROTO_TYPE = "application/x-protobuf"
@@ -33,7 +33,7 @@ def _number(params: dict[str, str], name: str, kind: type, default: float | None
         return kind(params[name])
     except ValueError:
         what = "an integer" if kind is int else "a number"
-        raise ServingError(400, f"query option {name} must be {what}, got {params[name]!r}") from None
+        raise InvalidInput(f"query option {name} must be {what}, got {params[name]!r}") from None
 
 
 @dataclass(frozen=True)
@@ -50,23 +50,23 @@ class ImageOptions:
     @classmethod
     def parse(cls, params: dict[str, str]) -> ImageOptions:
         known = {"output", "class_id", "format", "alpha", "quality", "probability"}
-        unknown = sorted(k for k in set(params) - known if not k.startswith("_"))
+        unknown = sorted(set(params) - known)
         if unknown:
-            raise ServingError(400, f"unknown query option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise InvalidInput(f"unknown query option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         output = params.get("output", "label")
         if output not in OUTPUTS:
-            raise ServingError(400, f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+            raise InvalidInput(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
         fmt = params.get("format", "png")
         if fmt not in ("png", "jpeg"):
-            raise ServingError(400, f"format must be png or jpeg, got {fmt!r}")
+            raise InvalidInput(f"format must be png or jpeg, got {fmt!r}")
         class_id = _number(params, "class_id", int, None)
         alpha = _number(params, "alpha", float, 0.5)
         quality = _number(params, "quality", int, 90)
         if not 0.0 <= alpha <= 1.0 or not 1 <= quality <= 100:
-            raise ServingError(400, "alpha must be in [0, 1] and quality in [1, 100]")
+            raise InvalidInput("alpha must be in [0, 1] and quality in [1, 100]")
         flag = params.get("probability", "false").lower()
         if flag not in ("true", "false", "1", "0"):
-            raise ServingError(400, f"probability must be true or false, got {flag!r}")
+            raise InvalidInput(f"probability must be true or false, got {flag!r}")
         return cls(output, class_id, fmt, alpha, quality, flag in ("true", "1"))
 
     @property
@@ -89,12 +89,16 @@ class ImageJobCodec:
         """Decode the job's image and preprocess it: (BGR image, C x H x W tensor, reverse-transform info)."""
         try:
             image = codec.decode_image(job.body, self.limits)
+        except codec.UnsupportedImage as exc:
+            raise UnsupportedMedia(str(exc)) from None
+        except codec.ImageTooLarge as exc:
+            raise TooLarge(str(exc)) from None
         except codec.ImageError as exc:
-            raise ServingError(exc.status, str(exc)) from None
+            raise InvalidInput(str(exc)) from None
         try:
             tensor, trans_info = self.preprocess(image)
         except (InvalidImage, ValueError) as exc:
-            raise ServingError(400, f"image cannot be preprocessed for this model: {exc}") from None
+            raise InvalidInput(f"image cannot be preprocessed for this model: {exc}") from None
         return image, tensor, trans_info
 
     def segment(self, outputs: dict[str, np.ndarray], trans_info: TransInfo, want_scores: bool) -> SegmentationResult:
@@ -102,22 +106,22 @@ class ImageJobCodec:
         try:
             return postprocess(outputs[self.post.output_name][0], self.post, trans_info, want_scores)
         except InvalidOutput as exc:
-            raise ServingError(500, str(exc)) from None
+            raise InternalError(str(exc)) from None
 
     def _class_id(self, options: ImageOptions) -> int:
         if options.class_id is None:
             if self.num_classes == 2:
                 return 1
-            raise ServingError(400, "this model has more than two classes: give class_id for a probability map")
+            raise InvalidInput("this model has more than two classes: give class_id for a probability map")
         if self.num_classes is not None and not 0 <= options.class_id < self.num_classes:
-            raise ServingError(400, f"class_id must be in [0, {self.num_classes - 1}], got {options.class_id}")
+            raise InvalidInput(f"class_id must be in [0, {self.num_classes - 1}], got {options.class_id}")
         return options.class_id
 
     def prepare(self, job: Job) -> tuple[dict[str, np.ndarray], Finish]:
         options = ImageOptions.parse(job.params)
         if options.wants_scores:
             if self.post.output_op == "argmax":
-                raise ServingError(400, "this model outputs labels only (argmax export): no probabilities")
+                raise InvalidInput("this model outputs labels only (argmax export): no probabilities")
             class_id = self._class_id(options)
         image, tensor, trans_info = self.load(job)
 

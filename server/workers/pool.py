@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from server.errors import ServingError
+from server.errors import Busy, DeadlineExceeded, InternalError, ServingError, Unavailable
 from server.jobs import Job, Result
 from server.workers import channel
 from server.workers.process import WorkerFailed, WorkerReady, WorkerSpec, worker_main
@@ -129,7 +129,7 @@ class ModelWorkers:
             await asyncio.sleep(0.02)
         running = [pending for w in self._workers for batch in w.batches for pending in batch]
         for pending in [*self._queue, *running]:
-            self._fail(pending, ServingError(503, "server is shutting down"))
+            self._fail(pending, Unavailable("server is shutting down"))
         self._queue.clear()
         for worker in self._workers:
             if worker.reader_task:
@@ -154,11 +154,11 @@ class ModelWorkers:
     async def submit(self, job: Job) -> Result:
         """Queue a job and wait for its result (ServingError on overload, deadline or worker failure)."""
         if self._closing:
-            raise ServingError(503, "server is shutting down")
+            raise Unavailable("server is shutting down")
         if not self.ready:
-            raise ServingError(503, f"model {self.name!r} is not ready", retry_after=1.0)
+            raise Unavailable(f"model {self.name!r} is not ready", retry_after=1.0)
         if len(self._queue) >= self.policy.max_queue:
-            raise ServingError(429, f"model {self.name!r} queue is full ({self.policy.max_queue})", retry_after=0.1)
+            raise Busy(f"model {self.name!r} queue is full ({self.policy.max_queue})", retry_after=0.1)
         job.id = next(self._ids)
         job.enqueued = time.monotonic()
         pending = _Pending(job, asyncio.get_running_loop().create_future())
@@ -168,7 +168,7 @@ class ModelWorkers:
         try:
             return await asyncio.wait_for(asyncio.shield(pending.future), timeout=max(timeout, 0.0))
         except TimeoutError:
-            raise ServingError(504, f"request deadline exceeded ({job.deadline - job.enqueued:.3f} s)") from None
+            raise DeadlineExceeded(f"request deadline exceeded ({job.deadline - job.enqueued:.3f} s)") from None
         finally:  # no-op once answered; else nobody waits any more (deadline, caller cancelled): skip it if queued
             pending.future.cancel()
 
@@ -220,7 +220,7 @@ class ModelWorkers:
     async def _on_death(self, worker: _Worker) -> None:
         code = await self._join(worker)
         log.error("model %s worker %d died (exit code %s); restarting", self.name, worker.spec.index, code)
-        error = ServingError(500, f"inference worker died (exit code {code}) while running this request")
+        error = InternalError(f"inference worker died (exit code {code}) while running this request")
         while worker.batches:
             for pending in worker.batches.popleft():
                 self._fail(pending, error)

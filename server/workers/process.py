@@ -12,9 +12,9 @@ from pathlib import Path
 
 from segcore.allocator import tune_malloc
 from segcore.engines import EngineOptions, create_engine
+from segcore.images import ImageLimits
 from segcore.repository import load_spec, paddle_files
 from segcore.samples import shaped_feeds, synthetic_image
-from server.codecs.image import ImageLimits
 from server.jobs import Job, JobKind
 from server.workers import channel
 from server.workers.handler import JobHandler

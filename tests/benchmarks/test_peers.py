@@ -26,9 +26,9 @@ from servers import free_port
 from skimage import data
 
 from segcore.engines import EngineOptions, create_engine
+from segcore.images import decode_image
 from segcore.pipeline import SegmentationPipeline
 from segcore.repository import ModelRepository, load_spec
-from server.codecs.image import decode_image
 
 pytestmark = pytest.mark.slow
 

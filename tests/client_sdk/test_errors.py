@@ -22,7 +22,7 @@ from client_sdk import (
     Timeout,
     Unavailable,
 )
-from client_sdk.errors import error_for_grpc, error_for_status
+from client_sdk.errors import CODES, STATUS_CODES, error_for, error_for_grpc
 
 PROTOCOLS = ("http", "grpc")
 MAX_PIXELS = 100_000
@@ -130,19 +130,36 @@ def test_batch_collects_typed_errors(limited: ServerProcess) -> None:
     with _client(limited, "http") as client:
         results = client.segment_batch([photo_bgr(64, 64), photo_bgr(400, 300), truncated_jpeg()], progress=False)
     assert isinstance(results[0], SegResult)
-    assert isinstance(results[1], InvalidInput) and results[1].status == 413
-    assert isinstance(results[2], InvalidInput) and results[2].status == 400
+    assert isinstance(results[1], InvalidInput) and (results[1].status, results[1].code) == (413, "too_large")
+    assert isinstance(results[2], InvalidInput) and (results[2].status, results[2].code) == (400, "invalid_input")
 
 
-# ----- the status mapping itself (no server answers 401/403 or a deliberate 500) -----
+# ----- the mapping itself (no server answers 401/403 or a deliberate 500) -----
+def test_every_server_error_code_has_an_exception_and_a_status() -> None:
+    from server.errors import ERRORS
+
+    assert {cls.code for cls in ERRORS} == set(CODES)
+    assert {cls.status: cls.code for cls in ERRORS} == STATUS_CODES
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "kind"),
+    [("busy", 503, ServerBusy), ("too_large", 400, InvalidInput), ("not_found", 400, ModelNotFound),
+     ("unavailable", 429, Unavailable), ("internal", 400, ServerError)],
+)  # fmt: skip
+def test_the_code_decides_not_the_status(code: str, status: int, kind: type[SegServingError]) -> None:
+    error = error_for(code, status, "words")
+    assert type(error) is kind and error.code == code and error.status == status
+
+
 @pytest.mark.parametrize(
     ("status", "kind"),
     [(400, InvalidInput), (413, InvalidInput), (415, InvalidInput), (422, InvalidInput), (404, ModelNotFound),
      (429, ServerBusy), (503, Unavailable), (504, Timeout), (401, AuthError), (403, AuthError),
      (500, ServerError), (502, ServerError)],
 )  # fmt: skip
-def test_error_for_status(status: int, kind: type[SegServingError]) -> None:
-    error = error_for_status(status, "the server's words", retry_after=2.0)
+def test_without_a_code_the_status_decides(status: int, kind: type[SegServingError]) -> None:
+    error = error_for("", status, "the server's words", retry_after=2.0)
     assert type(error) is kind
     assert error.status == status and error.message == "the server's words" and str(error) == "the server's words"
     if kind is ServerBusy:
@@ -151,20 +168,22 @@ def test_error_for_status(status: int, kind: type[SegServingError]) -> None:
 
 def test_auth_errors_are_permission_errors() -> None:
     for status in (401, 403):
-        error = error_for_status(status, "no")
+        error = error_for("", status, "no")
         assert isinstance(error, AuthError) and isinstance(error, PermissionError)
     assert isinstance(error_for_grpc("UNAUTHENTICATED", "no"), AuthError)
     assert error_for_grpc("PERMISSION_DENIED", "no").status == 403
 
 
 @pytest.mark.parametrize(
-    ("code", "message", "kind", "status"),
-    [("INVALID_ARGUMENT", "bad", InvalidInput, 400), ("NOT_FOUND", "x", ModelNotFound, 404),
-     ("RESOURCE_EXHAUSTED", "queue is full", ServerBusy, 429),
-     ("RESOURCE_EXHAUSTED", "image is 9x9, over the limit of 5 pixels", InvalidInput, 413),
-     ("DEADLINE_EXCEEDED", "late", Timeout, 504), ("UNAVAILABLE", "down", Unavailable, 503),
-     ("INTERNAL", "boom", ServerError, 500), ("UNKNOWN", "?", ServerError, 500)],
+    ("code", "metadata", "kind", "status"),
+    [("INVALID_ARGUMENT", "", InvalidInput, 400), ("NOT_FOUND", "", ModelNotFound, 404),
+     ("RESOURCE_EXHAUSTED", "busy", ServerBusy, 429), ("RESOURCE_EXHAUSTED", "too_large", InvalidInput, 413),
+     ("RESOURCE_EXHAUSTED", "", InvalidInput, 413),  # gRPC's own message-size limit: no code, never retried
+     ("INVALID_ARGUMENT", "unsupported_media_type", InvalidInput, 415),
+     ("DEADLINE_EXCEEDED", "", Timeout, 504), ("UNAVAILABLE", "", Unavailable, 503),
+     ("INTERNAL", "", ServerError, 500), ("UNKNOWN", "", ServerError, 500)],
 )  # fmt: skip
-def test_error_for_grpc(code: str, message: str, kind: type[SegServingError], status: int) -> None:
-    error = error_for_grpc(code, message)
-    assert type(error) is kind and error.status == status and error.message == message
+def test_error_for_grpc(code: str, metadata: str, kind: type[SegServingError], status: int) -> None:
+    error = error_for_grpc(code, "words", {"segserving-error-code": metadata} if metadata else None)
+    assert type(error) is kind and error.status == status and error.message == "words"
+    assert error.code == (metadata or STATUS_CODES[status])

@@ -52,7 +52,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     cv2.imwrite(str(tmp / "photo.jpg"), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     wrapper = tmp / "bin" / "curl"
     wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("curl")} --write-out "%{{stderr}}status=%{{http_code}}\\n" "$@"\n')
+    report = '--write-out "%{stderr}status=%{http_code}\\n"'
+    wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("curl")} {report} "$@"\n')
     wrapper.chmod(0o755)
     with start_server(tmp_path_factory.mktemp("curl-server"), "--thread", "1") as server:
         yield tmp, server

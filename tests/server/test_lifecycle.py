@@ -149,7 +149,7 @@ def test_drain_timeout_cuts_off_the_rest_with_503(tmp_path: Path) -> None:
     assert set(statuses) <= {200, 503} and 503 in statuses, statuses
     for response in responses:
         if response.status_code == 503:
-            assert response.json() == {"error": "server is shutting down"}
+            assert response.json() == {"error": "server is shutting down", "code": "unavailable"}
     (outcome,) = outcomes
     assert isinstance(outcome, grpc.RpcError), "the last request in line finished within the drain"
     assert outcome.code() == grpc.StatusCode.UNAVAILABLE and "shutting down" in outcome.details()

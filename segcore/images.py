@@ -1,12 +1,14 @@
-"""Image decoding with input checks, and PNG/JPEG encoding of segmentation results."""
+"""Image decoding with input checks (size read from the header before any pixel is decoded), and PNG/JPEG
+encoding, overlays and cut-outs of segmentation results. Transport-free: errors are exception types."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from segcore.palette import palette
 
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 
@@ -22,14 +24,15 @@ _JPEG_STANDALONE = frozenset((0x01, *range(0xD0, 0xD8)))
 
 
 class ImageError(ValueError):
-    """Bad image input; .status is the HTTP status to answer with (400, 413 or 415)."""
+    """Bad image input: empty, corrupt or truncated data."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
-    def __reduce__(self) -> tuple[type[ImageError], tuple[str, int]]:
-        return type(self), (str(self), self.status)
+class UnsupportedImage(ImageError):
+    """The bytes are not an image format this decodes (see SUPPORTED_FORMATS)."""
+
+
+class ImageTooLarge(ImageError):
+    """The header's dimensions are over the limits; nothing was decoded."""
 
 
 @dataclass(frozen=True)
@@ -127,21 +130,21 @@ _HEADERS = {"JPEG": _jpeg_header, "PNG": _png_header, "WEBP": _webp_header, "BMP
 def decode_image(data: bytes, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     """BGR uint8 H x W x 3 (gray expanded, alpha dropped, 16-bit scaled down, EXIF orientation applied).
 
-    Raises ImageError: empty body or corrupt data (400), unsupported format (415), header dimensions over
-    `limits` (413, before any pixel is decoded), truncated file (400).
+    Raises UnsupportedImage (not JPEG, PNG, WEBP or BMP), ImageTooLarge (header dimensions over `limits`, before
+    any pixel is decoded), ImageError (empty, corrupt or truncated data).
     """
     if not data:
         raise ImageError("empty image body")
     fmt = sniff_format(data)
     if fmt is None:
-        raise ImageError(f"unsupported image format; supported: {', '.join(SUPPORTED_FORMATS)}", 415)
+        raise UnsupportedImage(f"unsupported image format; supported: {', '.join(SUPPORTED_FORMATS)}")
     width, height, complete = _HEADERS[fmt](data)
     if width <= 0 or height <= 0:
         raise _corrupt(fmt, f"header gives size {width}x{height}")
     if max(width, height) > limits.max_side:
-        raise ImageError(f"image is {width}x{height}, over the limit of {limits.max_side} pixels per side", 413)
+        raise ImageTooLarge(f"image is {width}x{height}, over the limit of {limits.max_side} pixels per side")
     if width * height > limits.max_pixels:
-        raise ImageError(f"image is {width}x{height}, over the limit of {limits.max_pixels} pixels", 413)
+        raise ImageTooLarge(f"image is {width}x{height}, over the limit of {limits.max_pixels} pixels")
     if not complete:
         raise ImageError(f"truncated {fmt} image")
     try:
@@ -207,24 +210,6 @@ def probability_png(prob: np.ndarray) -> bytes:
     return encode_png(_unit_to_u8(prob))
 
 
-@functools.lru_cache(maxsize=16)
-def _palette(num_classes: int) -> np.ndarray:
-    ids = np.arange(1, num_classes + 1, dtype=np.int64)[:, None]  # PaddleSeg drops the all-black entry 0
-    shifts = np.arange(3)
-    rgb = np.zeros((num_classes, 3), np.uint8)
-    for bit in range(8):  # bits 3*bit + (0, 1, 2) of the id become bit 7 - bit of R, G, B
-        rgb |= (((ids >> (3 * bit + shifts)) & 1) << (7 - bit)).astype(np.uint8)
-    rgb.flags.writeable = False
-    return rgb
-
-
-def palette(num_classes: int) -> np.ndarray:
-    """(num_classes, 3) uint8 RGB: PaddleSeg's colour map (PASCAL VOC palette without its black first entry)."""
-    if num_classes < 0:
-        raise ValueError(f"num_classes must be >= 0, got {num_classes}")
-    return _palette(num_classes).copy()
-
-
 def _check_bgr(image_bgr: np.ndarray) -> None:
     if image_bgr.dtype != np.uint8 or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
         raise ValueError(f"expected an H x W x 3 uint8 BGR image, got {image_bgr.dtype} {image_bgr.shape}")
@@ -241,7 +226,7 @@ def overlay(
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     low, high = int(label_map.min()), int(label_map.max())
-    rgb = _palette(high + 1) if colors is None else np.asarray(colors, np.uint8)
+    rgb = palette(high + 1) if colors is None else np.asarray(colors, np.uint8)
     if rgb.ndim != 2 or rgb.shape[1] != 3:
         raise ValueError(f"colors must be (N, 3) RGB, got shape {rgb.shape}")
     if low < 0 or high >= len(rgb):

@@ -1,4 +1,4 @@
-"""server.codecs.image on real images encoded in the test with cv2 and Pillow."""
+"""segcore.images on real images encoded in the test with cv2 and Pillow."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from server.codecs.image import (
+from segcore.images import (
     SUPPORTED_FORMATS,
     ImageError,
     ImageLimits,
+    ImageTooLarge,
+    UnsupportedImage,
     cutout,
     decode_image,
     encode_jpeg,
@@ -69,10 +71,11 @@ def decode_unchanged(data: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
 
 
-def expect_error(data: bytes, status: int, *fragments: str, limits: ImageLimits = DEFAULT_LIMITS) -> ImageError:
+def expect_error(data: bytes, kind: type[ImageError], *fragments: str,
+                 limits: ImageLimits = DEFAULT_LIMITS) -> ImageError:  # fmt: skip
     with pytest.raises(ImageError) as info:
         decode_image(data, limits)
-    assert info.value.status == status
+    assert type(info.value) is kind
     for fragment in fragments:
         assert fragment in str(info.value)
     return info.value
@@ -182,7 +185,7 @@ def test_limits_allow_images_at_the_limit() -> None:
 
 
 def test_empty_body() -> None:
-    expect_error(b"", 400, "empty")
+    expect_error(b"", ImageError, "empty")
 
 
 @pytest.mark.parametrize(
@@ -191,45 +194,45 @@ def test_empty_body() -> None:
     ids=["gif", "tiff", "text"],
 )
 def test_unsupported_format(data: bytes) -> None:
-    expect_error(data, 415, "unsupported image format", "JPEG, PNG, WEBP, BMP")
+    expect_error(data, UnsupportedImage, "unsupported image format", "JPEG, PNG, WEBP, BMP")
 
 
 @pytest.mark.parametrize("fmt", SUPPORTED_FORMATS)
 def test_truncated(fmt: str) -> None:
     data = ENCODERS[fmt](NOISE)
     for size in (len(data) // 2, len(data) - 1):
-        expect_error(data[:size], 400, f"truncated {fmt} image")
+        expect_error(data[:size], ImageError, f"truncated {fmt} image")
 
 
 @pytest.mark.parametrize("fmt", SUPPORTED_FORMATS)
 def test_truncated_inside_header(fmt: str) -> None:
-    expect_error(ENCODERS[fmt](NOISE)[:20], 400, f"truncated {fmt} image")
+    expect_error(ENCODERS[fmt](NOISE)[:20], ImageError, f"truncated {fmt} image")
 
 
 def test_corrupt_png_data_after_valid_header() -> None:
     garbage = RNG.integers(0, 256, 200, dtype=np.uint8).tobytes()
-    expect_error(handmade_png(10, 10, garbage), 400, "corrupt PNG image")
+    expect_error(handmade_png(10, 10, garbage), ImageError, "corrupt PNG image")
 
 
 def test_corrupt_png_checksum() -> None:
     data = bytearray(cv2_bytes(".png", NOISE))
     idat = data.find(b"IDAT")
     data[idat + 10] ^= 0xFF
-    expect_error(bytes(data), 400, "corrupt PNG image")
+    expect_error(bytes(data), ImageError, "corrupt PNG image")
 
 
 def test_corrupt_jpeg_segments() -> None:
     data = b"\xff\xd8" + b"\xff\xe0\x00\x06JFIF" + b"garbage where the next marker belongs" + b"\xff\xd9"
-    expect_error(data, 400, "corrupt JPEG image")
+    expect_error(data, ImageError, "corrupt JPEG image")
 
 
 def test_png_first_chunk_not_ihdr() -> None:
     data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"tEXt", b"comment\x00text" + bytes(20)) + png_chunk(b"IEND", b"")
-    expect_error(data, 400, "corrupt PNG image", "IHDR")
+    expect_error(data, ImageError, "corrupt PNG image", "IHDR")
 
 
 def test_zero_size_header() -> None:
-    expect_error(handmade_png(0, 10, zlib.compress(b"")), 400, "corrupt PNG image", "0x10")
+    expect_error(handmade_png(0, 10, zlib.compress(b"")), ImageError, "corrupt PNG image", "0x10")
 
 
 def test_decompression_bomb_rejected_from_header() -> None:
@@ -237,7 +240,7 @@ def test_decompression_bomb_rejected_from_header() -> None:
     assert len(data) < 200
     tracemalloc.start()
     try:
-        expect_error(data, 413, "30000x30000", "20000")
+        expect_error(data, ImageTooLarge, "30000x30000", "20000")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -245,12 +248,12 @@ def test_decompression_bomb_rejected_from_header() -> None:
 
 
 def test_pixel_limit() -> None:
-    expect_error(cv2_bytes(".png", NOISE), 413, "53x37", "1000 pixels", limits=ImageLimits(max_pixels=1000))
+    expect_error(cv2_bytes(".png", NOISE), ImageTooLarge, "53x37", "1000 pixels", limits=ImageLimits(max_pixels=1000))
 
 
 @pytest.mark.parametrize("fmt", SUPPORTED_FORMATS)
 def test_side_limit_from_each_header(fmt: str) -> None:
-    expect_error(ENCODERS[fmt](NOISE), 413, "53x37", "50 pixels per side", limits=ImageLimits(max_side=50))
+    expect_error(ENCODERS[fmt](NOISE), ImageTooLarge, "53x37", "50 pixels per side", limits=ImageLimits(max_side=50))
 
 
 def test_limits_beyond_opencv_rejected() -> None:
@@ -260,9 +263,9 @@ def test_limits_beyond_opencv_rejected() -> None:
         ImageLimits(max_side=0)
 
 
-def test_image_error_pickles_with_status() -> None:
-    error = pickle.loads(pickle.dumps(ImageError("too big", 413)))
-    assert isinstance(error, ValueError) and str(error) == "too big" and error.status == 413
+def test_image_errors_pickle_with_their_kind() -> None:
+    error = pickle.loads(pickle.dumps(ImageTooLarge("too big")))
+    assert isinstance(error, ImageTooLarge) and isinstance(error, ValueError) and str(error) == "too big"
 
 
 # -- encoders --------------------------------------------------------------------------------------------------------
