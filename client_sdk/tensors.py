@@ -7,26 +7,25 @@ from typing import Any
 
 import numpy as np
 
+from segcore.dtypes import CONTENT_DTYPES, REPEATED_FIELDS, WIRE_CODE_OF, WIRE_DTYPES
 from segcore.proto.general_model_service_pb2 import Request, Response, Tensor
 from segcore.servingconf import VarSpec
 from segcore.wire import length_delimited, packed_field
 
-# elem_type -> (repeated field, field number, dtype); 5/7/8 travel in tensor_content
-NUMERIC = {0: ("int64_data", 1, np.int64), 1: ("float_data", 2, np.float32), 2: ("int_data", 3, np.int32),
-           3: ("float64_data", 4, np.float64)}  # fmt: skip
-CONTENT = {5: np.float16, 7: np.uint8, 8: np.int8}
-ELEM_OF = {np.dtype(t): code for code, (_, _, t) in NUMERIC.items()} | {np.dtype(t): c for c, t in CONTENT.items()}
+
+def _elem_type(var: VarSpec, array: np.ndarray) -> int:
+    """The conf's type when it can travel, else the array's own (float32 for dtypes the wire lacks)."""
+    return var.type_code if var.type_code in WIRE_DTYPES else WIRE_CODE_OF.get(array.dtype, 1)
 
 
 def _tensor(var: VarSpec, array: np.ndarray) -> bytes:
-    elem = var.type_code if var.type_code in NUMERIC or var.type_code in CONTENT else ELEM_OF.get(array.dtype, 1)
-    dtype = NUMERIC[elem][2] if elem in NUMERIC else CONTENT[elem]
-    array = np.ascontiguousarray(array, dtype=dtype)
+    elem = _elem_type(var, array)
+    array = np.ascontiguousarray(array, dtype=WIRE_DTYPES[elem])
     head = Tensor(elem_type=elem, shape=array.shape, name=var.name, alias_name=var.alias)
-    if elem in CONTENT:
+    if elem in CONTENT_DTYPES:
         head.tensor_content = array.tobytes()
         return head.SerializeToString()
-    return head.SerializeToString() + packed_field(NUMERIC[elem][1], array.ravel())
+    return head.SerializeToString() + packed_field(REPEATED_FIELDS[elem][1], array.ravel())
 
 
 def request_proto(feeds: Sequence[tuple[VarSpec, np.ndarray]], fetch: Sequence[str], log_id: int) -> bytes:
@@ -39,13 +38,13 @@ def request_json(feeds: Sequence[tuple[VarSpec, np.ndarray]], fetch: Sequence[st
     """The JSON Request that Paddle Serving's HttpClient sends (same keys and order)."""
     tensors = []
     for var, array in feeds:
-        elem = var.type_code if var.type_code in NUMERIC or var.type_code in CONTENT else ELEM_OF.get(array.dtype, 1)
-        if elem in NUMERIC:
-            field, _, dtype = NUMERIC[elem]
+        elem = _elem_type(var, array)
+        if elem in REPEATED_FIELDS:
+            field, _, dtype = REPEATED_FIELDS[elem]
             entry: dict[str, Any] = {field: np.asarray(array, dtype=dtype).ravel().tolist()}
         else:
             # brpc maps bytes to JSON strings byte for byte (no base64); the server does the same
-            entry = {"tensor_content": np.asarray(array, CONTENT[elem]).tobytes().decode("latin-1")}
+            entry = {"tensor_content": np.asarray(array, CONTENT_DTYPES[elem]).tobytes().decode("latin-1")}
         entry.update(shape=list(array.shape), elem_type=elem, name=var.name, alias_name=var.alias)
         tensors.append(entry)
     return {"fetch_var_names": list(fetch), "log_id": log_id, "tensor": tensors}
@@ -58,12 +57,12 @@ def _get(t: Any, key: str, default: Any) -> Any:
 def _array(t: Any) -> np.ndarray:
     elem = int(_get(t, "elem_type", 0))  # brpc's JSON omits elem_type 0 (int64)
     shape = [int(d) for d in _get(t, "shape", [])]
-    if elem in NUMERIC:
-        field, _, dtype = NUMERIC[elem]
+    if elem in REPEATED_FIELDS:
+        field, _, dtype = REPEATED_FIELDS[elem]
         array = np.array(_get(t, field, []), dtype=dtype)
-    elif elem in CONTENT:
+    elif elem in CONTENT_DTYPES:
         raw = _get(t, "tensor_content", b"")
-        array = np.frombuffer(raw if isinstance(raw, bytes) else str(raw).encode("latin-1"), dtype=CONTENT[elem])
+        array = np.frombuffer(raw if isinstance(raw, bytes) else str(raw).encode("latin-1"), dtype=CONTENT_DTYPES[elem])
     else:
         raise ValueError(f"output {_get(t, 'alias_name', '?')!r} has unsupported elem_type {elem}")
     return array.reshape(shape) if shape else array

@@ -24,6 +24,18 @@ UNKNOWN_CODE = -1
 
 _DTYPE_TO_CODE = {dtype: code for code, dtype in CODE_TO_DTYPE.items()}
 
+# How a GeneralModelService Tensor carries each elem_type: a packed repeated field (name, field number, dtype),
+# or raw bytes in tensor_content (CONTENT_DTYPES). Other codes cannot travel as tensors.
+REPEATED_FIELDS: dict[int, tuple[str, int, np.dtype]] = {
+    0: ("int64_data", 1, np.dtype(np.int64)),
+    1: ("float_data", 2, np.dtype(np.float32)),
+    2: ("int_data", 3, np.dtype(np.int32)),
+    3: ("float64_data", 4, np.dtype(np.float64)),
+}
+CONTENT_DTYPES: dict[int, np.dtype] = {5: np.dtype(np.float16), 7: np.dtype(np.uint8), 8: np.dtype(np.int8)}
+WIRE_DTYPES: dict[int, np.dtype] = {code: dtype for code, (_, _, dtype) in REPEATED_FIELDS.items()} | CONTENT_DTYPES
+WIRE_CODE_OF: dict[np.dtype, int] = {dtype: code for code, dtype in WIRE_DTYPES.items()}
+
 # Paddle dtype names (legacy VarType names and PIR DataType names) to numpy.
 _PADDLE_NAMES: dict[str, np.dtype] = {
     "INT64": np.dtype(np.int64),

@@ -10,24 +10,16 @@ import numpy as np
 import orjson
 from google.protobuf.message import DecodeError
 
+from segcore.dtypes import CONTENT_DTYPES, REPEATED_FIELDS, WIRE_CODE_OF
 from segcore.proto.general_model_service_pb2 import ModelOutput, Request, Response, Tensor
 from segcore.servingconf import ServingConf, VarSpec
 from segcore.wire import Unpacked, WireError, fixed_array, length_delimited, packed_field, split_fields
 from server.errors import InvalidInput, ServingError
 
 ENGINE_NAME = "GeneralInferOp_0"
+
+
 # elem_type -> (repeated field name, field number, dtype) for numeric fields
-_FIELDS: dict[int, tuple[str, int, np.dtype]] = {
-    0: ("int64_data", 1, np.dtype(np.int64)),
-    1: ("float_data", 2, np.dtype(np.float32)),
-    2: ("int_data", 3, np.dtype(np.int32)),
-    3: ("float64_data", 4, np.dtype(np.float64)),
-}
-_CONTENT: dict[int, np.dtype] = {5: np.dtype(np.float16), 7: np.dtype(np.uint8), 8: np.dtype(np.int8)}
-_ELEM_OF_DTYPE = {np.dtype(np.int64): 0, np.dtype(np.float32): 1, np.dtype(np.int32): 2, np.dtype(np.float64): 3,
-                  np.dtype(np.float16): 5, np.dtype(np.uint8): 7, np.dtype(np.int8): 8}  # fmt: skip
-
-
 @dataclass(frozen=True)
 class TensorRequest:
     """A parsed request: feeds by real var name, the fetch vars to return, and the caller's log_id."""
@@ -68,15 +60,15 @@ def _feed_var(name: str, alias: str, conf: ServingConf) -> VarSpec:
 def _array(var: VarSpec, elem_type: int, shape: list[int], values: Any, content: bytes) -> np.ndarray:
     if not shape or any(d <= 0 for d in shape):
         raise InvalidInput(f"feed {var.alias!r}: shape must be a non-empty list of positive dims, got {shape}")
-    if elem_type in _FIELDS:
-        array = np.asarray(values, dtype=_FIELDS[elem_type][2])
-    elif elem_type in _CONTENT:
+    if elem_type in REPEATED_FIELDS:
+        array = np.asarray(values, dtype=REPEATED_FIELDS[elem_type][2])
+    elif elem_type in CONTENT_DTYPES:
         raw = content if isinstance(content, bytes) else str(content).encode("latin-1")
-        if len(raw) % _CONTENT[elem_type].itemsize:
+        if len(raw) % CONTENT_DTYPES[elem_type].itemsize:
             raise InvalidInput(
                 f"feed {var.alias!r}: tensor_content length {len(raw)} is not a multiple of the element size"
             )
-        array = np.frombuffer(raw, dtype=_CONTENT[elem_type])
+        array = np.frombuffer(raw, dtype=CONTENT_DTYPES[elem_type])
     else:
         raise InvalidInput(f"feed {var.alias!r}: elem_type {elem_type} is not supported (use 0 int64, 1 float32, "
                            "2 int32, 3 float64, 5 float16, 7 uint8 or 8 int8)")  # fmt: skip
@@ -117,7 +109,7 @@ def _tensor_fields(payload: memoryview) -> tuple[Tensor, np.ndarray | None]:
     except Unpacked:  # numbers sent one by one (legal, if wasteful): protobuf's own decoding
         return Tensor.FromString(payload), None
     tensor = Tensor.FromString(rest)
-    elem_field = _FIELDS.get(tensor.elem_type)
+    elem_field = REPEATED_FIELDS.get(tensor.elem_type)
     if elem_field is None or elem_field[1] not in _PACKED_FIXED:
         for number, chunks in taken.items():  # not the data field of this elem_type: keep protobuf's view
             tensor.MergeFromString(b"".join(length_delimited(number, bytes(c)) for c in chunks))
@@ -137,7 +129,13 @@ def parse_proto(body: bytes, conf: ServingConf, input_shape: list[int | None] | 
     feeds = {}
     for t, data in tensors:
         var = _feed_var(t.name, t.alias_name, conf)
-        values = data if data is not None else getattr(t, _FIELDS[t.elem_type][0]) if t.elem_type in _FIELDS else None
+        values = (
+            data
+            if data is not None
+            else getattr(t, REPEATED_FIELDS[t.elem_type][0])
+            if t.elem_type in REPEATED_FIELDS
+            else None
+        )
         feeds[var.name] = _array(var, t.elem_type, list(t.shape), values, t.tensor_content)
     _check_feeds(feeds, conf, input_shape)
     return TensorRequest(feeds, resolve_fetch(request.fetch_var_names, conf), request.log_id)
@@ -164,9 +162,9 @@ def parse_json(body: bytes, conf: ServingConf, input_shape: list[int | None] | N
             raise InvalidInput("each entry of 'tensor' must be an object")
         elem_type = _json_int(t.get("elem_type", 0), "elem_type")
         var = _feed_var(str(t.get("name", "")), str(t.get("alias_name", "")), conf)
-        values = t.get(_FIELDS[elem_type][0], []) if elem_type in _FIELDS else None
+        values = t.get(REPEATED_FIELDS[elem_type][0], []) if elem_type in REPEATED_FIELDS else None
         if values is not None and not isinstance(values, list):
-            raise InvalidInput(f"feed {var.alias!r}: {_FIELDS[elem_type][0]} must be a list of numbers")
+            raise InvalidInput(f"feed {var.alias!r}: {REPEATED_FIELDS[elem_type][0]} must be a list of numbers")
         try:
             feeds[var.name] = _array(var, elem_type, list(t.get("shape", [])), values, t.get("tensor_content", b""))
         except (TypeError, ValueError) as exc:
@@ -186,12 +184,12 @@ def parse_json(body: bytes, conf: ServingConf, input_shape: list[int | None] | N
 
 
 def _tensor_bytes(var: VarSpec, array: np.ndarray) -> bytes:
-    elem = _ELEM_OF_DTYPE.get(array.dtype)
+    elem = WIRE_CODE_OF.get(array.dtype)
     if elem is None:
         array, elem = array.astype(np.float32), 1
     head = Tensor(elem_type=elem, shape=array.shape, name=var.name, alias_name=var.alias)
-    if elem in _FIELDS:
-        return head.SerializeToString() + packed_field(_FIELDS[elem][1], array.ravel())
+    if elem in REPEATED_FIELDS:
+        return head.SerializeToString() + packed_field(REPEATED_FIELDS[elem][1], array.ravel())
     head.tensor_content = np.ascontiguousarray(array).tobytes()
     return head.SerializeToString()
 
@@ -209,10 +207,12 @@ def response_json(outputs: dict[str, np.ndarray], request: TensorRequest, profil
     tensors = []
     for var in request.fetch:
         array = outputs[var.name]
-        elem = _ELEM_OF_DTYPE.get(array.dtype, 1)
+        elem = WIRE_CODE_OF.get(array.dtype, 1)
         entry: dict[str, Any] = {}
-        if elem in _FIELDS:
-            entry[_FIELDS[elem][0]] = np.ascontiguousarray(array.astype(_FIELDS[elem][2], copy=False)).ravel()
+        if elem in REPEATED_FIELDS:
+            entry[REPEATED_FIELDS[elem][0]] = np.ascontiguousarray(
+                array.astype(REPEATED_FIELDS[elem][2], copy=False)
+            ).ravel()
         else:
             entry["tensor_content"] = np.ascontiguousarray(array).tobytes().decode("latin-1")
         if elem:
