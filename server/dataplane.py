@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from segcore.engines import resolve_engine_name
 from segcore.repository import ModelSpec
-from server.codecs.kserve import tensor_metadata
 from server.errors import InvalidInput, NotFound, ServingError, Unavailable
 from server.jobs import PLAIN, Job, JobKind, Result, Transport
 from server.metrics import Metrics
@@ -17,6 +17,16 @@ from server.settings import ServerSettings
 from server.workers.pool import ModelWorkers
 
 log = logging.getLogger("server.dataplane")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One served model as the transports describe it: its files and config, engine and workers."""
+
+    spec: ModelSpec
+    engine: str
+    ready: bool
+    workers: list[dict[str, Any]]
 
 
 class DataPlane:
@@ -94,23 +104,16 @@ class DataPlane:
             self.metrics.inflight.dec()
             self.metrics.answered(name, protocol, status, time.monotonic() - started)
 
-    def describe(self, name: str) -> dict[str, Any]:
-        """Model facts for /v1/models and KServe v2 metadata."""
+    def model_ready(self, name: str) -> bool:
+        """Whether the named model takes requests now (NotFound if it is not served)."""
+        return self.pools[self.spec(name).name].ready and not self.draining
+
+    def readiness(self) -> dict[str, bool]:
+        """Each served model's workers ready or not (draining aside)."""
+        return {name: pool.ready for name, pool in self.pools.items()}
+
+    def info(self, name: str) -> ModelInfo:
+        """What a transport may say about a model (NotFound if it is not served)."""
         spec = self.spec(name)
-        config = spec.config
-        dims = config.input_shape if config else None
-        post = config.postprocess if config else None
-        fetches = spec.conf.fetches
-        return {
-            "name": spec.name,
-            "versions": ["1"],
-            "platform": self.engines[spec.name],
-            "inputs": [tensor_metadata(v, dims if i == 0 else None) for i, v in enumerate(spec.conf.feeds)],
-            "outputs": [tensor_metadata(v, config.output_shapes.get(v.name) if config else None) for v in fetches],
-            "image_api": bool(config and config.preprocess),
-            "output_op": post.output_op if post else None,
-            "num_classes": post.num_classes if post else None,
-            "class_names": post.class_names if post else None,
-            "ready": self.pools[spec.name].ready,
-            "workers": self.pools[spec.name].describe(),
-        }
+        pool = self.pools[spec.name]
+        return ModelInfo(spec, self.engines[spec.name], pool.ready, pool.describe())

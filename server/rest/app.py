@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 
+from server.codecs import model_info
 from server.codecs.errors import JSON, json_error
 from server.dataplane import DataPlane
 from server.errors import ServingError
@@ -37,7 +38,7 @@ def create_app(plane: DataPlane) -> FastAPI:
     @app.get("/v2/health/ready", tags=["kserve-v2", "health"])
     @app.get("/health/ready", tags=["health"])
     async def ready() -> JSONResponse:
-        models = {name: pool.ready for name, pool in plane.pools.items()}
+        models = plane.readiness()
         return JSONResponse({"ready": plane.ready, "draining": plane.draining, "models": models},
                             200 if plane.ready else 503)  # fmt: skip
 
@@ -45,29 +46,27 @@ def create_app(plane: DataPlane) -> FastAPI:
     @app.get("/v2/models/{name}/versions/{version}", tags=["kserve-v2"])
     async def v2_model(name: str, version: str | None = None) -> JSONResponse:
         try:
-            info = plane.describe(name)
+            return JSONResponse(model_info.kserve_metadata(plane.info(name)))
         except ServingError as exc:
             return _error(exc)
-        return JSONResponse({k: info[k] for k in ("name", "versions", "platform", "inputs", "outputs")})
 
     @app.get("/v2/models/{name}/ready", tags=["kserve-v2"])
     @app.get("/v2/models/{name}/versions/{version}/ready", tags=["kserve-v2"])
     async def v2_model_ready(name: str, version: str | None = None) -> JSONResponse:
         try:
-            plane.spec(name)
+            is_ready = plane.model_ready(name)
         except ServingError as exc:
             return _error(exc)
-        is_ready = plane.pools[name].ready and not plane.draining
         return JSONResponse({"name": name, "ready": is_ready}, 200 if is_ready else 503)
 
     @app.get("/v1/models", tags=["models"])
     async def models() -> dict[str, Any]:
-        return {"default": plane.default_model, "models": [plane.describe(n) for n in plane.specs]}
+        return {"default": plane.default_model, "models": [model_info.describe(plane.info(n)) for n in plane.specs]}
 
     @app.get("/v1/models/{name}", tags=["models"])
     async def model(name: str) -> JSONResponse:
         try:
-            return JSONResponse(plane.describe(name))
+            return JSONResponse(model_info.describe(plane.info(name)))
         except ServingError as exc:
             return _error(exc)
 
