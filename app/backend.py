@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 
 from client_sdk import SegClient, SegServingError
 from client_sdk.idphoto import id_photo_params
+from segcore.defaults import DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def decode_rgb(image: bytes) -> np.ndarray:
 class RemoteBackend:
     """A running SegServing server, through client_sdk.SegClient (POST /v1/id-photo and the segment API)."""
 
-    def __init__(self, address: str, model: str = "portrait", timeout: float = 60.0) -> None:
+    def __init__(self, address: str, model: str = DEFAULT_MODEL, timeout: float = 60.0) -> None:
         self.description = f"server {address}"
         self.client = SegClient(address, model=model, timeout=timeout)
 
@@ -101,7 +102,7 @@ class RemoteBackend:
 class LocalBackend:
     """The bundled model on ONNX Runtime in this process, then idphoto.make_id_photo: the server's steps."""
 
-    def __init__(self, model: str = "portrait", threads: int = 1) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, threads: int = 1) -> None:
         from segcore.engines import EngineOptions, create_engine
         from segcore.pipeline import SegmentationPipeline
         from segcore.repository import ModelRepository

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from app.backend import Backend, LocalBackend, RemoteBackend
+from segcore.defaults import DEFAULT_MODEL
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--standalone", action="store_true", help="run the bundled portrait model in this process")
     parser.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=7860, help="port the UI listens on (default: %(default)s)")
-    parser.add_argument("--model", default="portrait", help="segmentation model (default: %(default)s)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="segmentation model (default: %(default)s)")
     parser.add_argument("--cpu_threads", type=int, default=1, help="--standalone: math threads (default: 1)")
     return parser
 

@@ -21,11 +21,12 @@ from client_sdk.errors import (
 from client_sdk.idphoto import IdPhoto
 from client_sdk.result import SegResult
 from client_sdk.serving import ServingClient, UnknownFetchName
+from segcore.defaults import DEFAULT_ENDPOINT, DEFAULT_MODEL
 
 __version__ = "0.1.0"
 
 
-def segment(image, endpoint: str = "127.0.0.1:9393", model: str = "portrait", **options) -> SegResult:
+def segment(image, endpoint: str = DEFAULT_ENDPOINT, model: str = DEFAULT_MODEL, **options) -> SegResult:
     """One-shot `SegClient(endpoint, model).segment(image, **options)`."""
     with SegClient(endpoint, model=model) as client:
         return client.segment(image, **options)

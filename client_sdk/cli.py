@@ -11,6 +11,7 @@ from PIL import Image
 
 from client_sdk.client import SegClient
 from client_sdk.errors import SegServingError
+from segcore.defaults import DEFAULT_ENDPOINT, DEFAULT_MODEL
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -20,8 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     seg = commands.add_parser("segment", help="segment images or folders of images")
     seg.add_argument("inputs", nargs="+", help="image files and/or folders (jpg, png, webp, bmp)")
-    seg.add_argument("--server", default="127.0.0.1:9393", help="HOST:PORT or URL (default: %(default)s)")
-    seg.add_argument("--model", default="portrait", help="served model (default: %(default)s)")
+    seg.add_argument("--server", default=DEFAULT_ENDPOINT, help="HOST:PORT or URL (default: %(default)s)")
+    seg.add_argument("--model", default=DEFAULT_MODEL, help="served model (default: %(default)s)")
     seg.add_argument("--out", required=True, help="output folder: NAME_mask.png (+ _overlay.jpg, _cutout.png)")
     seg.add_argument("--overlay", action="store_true", help="also write a colour overlay")
     seg.add_argument("--cutout", action="store_true", help="also write an RGBA cut-out with soft edges")

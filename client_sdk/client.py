@@ -23,6 +23,7 @@ from client_sdk.transport import (
     with_retries,
     with_retries_async,
 )
+from segcore.defaults import DEFAULT_ENDPOINT, DEFAULT_MODEL
 
 Protocol = Literal["http", "grpc"]
 BatchItem = SegResult | SegServingError
@@ -52,7 +53,7 @@ class _ClientBase:
 
     _transports: tuple[type, type]  # (HTTP, gRPC)
 
-    def __init__(self, endpoint: str = "127.0.0.1:9393", model: str = "portrait", protocol: Protocol = "http",
+    def __init__(self, endpoint: str = DEFAULT_ENDPOINT, model: str = DEFAULT_MODEL, protocol: Protocol = "http",
                  timeout: float = 30.0, retries: int = 3, api_key: str | None = None,
                  backoff: float = 0.1) -> None:  # fmt: skip
         if protocol not in ("http", "grpc"):

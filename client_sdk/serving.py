@@ -17,6 +17,7 @@ import numpy as np
 from client_sdk.errors import InvalidInput, SegServingError, error_for
 from client_sdk.tensors import request_json, request_proto, response_to_dict
 from client_sdk.transport import MAX_MESSAGE, base_url, grpc_error, grpc_target, transport_error, with_retries
+from segcore.defaults import DEFAULT_PORT
 from segcore.dtypes import CODE_TO_DTYPE
 from segcore.proto.general_model_service_pb2 import Response
 from segcore.servingconf import ServingConf, VarSpec, read_conf
@@ -37,7 +38,7 @@ class ServingClient:
     legacy fetch name (e.g. 'save_infer_model/scale_0.tmp_1') to the model's only output, with a warning.
     """
 
-    def __init__(self, ip: str = "127.0.0.1", port: str | int = 9393,
+    def __init__(self, ip: str = "127.0.0.1", port: str | int = DEFAULT_PORT,
                  service_name: str = "/GeneralModelService/inference", timeout_ms: int = 200_000,
                  retries: int = 2, model: str | None = None) -> None:  # fmt: skip
         self._endpoint = f"{ip}:{port}"

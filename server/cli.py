@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from segcore.allocator import tune_malloc
+from segcore.defaults import DEFAULT_MODEL, DEFAULT_PORT
 from segcore.engines import ENGINE_NAMES, EngineOptions, resolve_engine_name
 from segcore.engines.paddle_inference import PADDLE_MISSING
 from segcore.images import ImageLimits
@@ -43,12 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         nargs="+",
-        default=["portrait"],
+        default=[DEFAULT_MODEL],
         help="models to serve side by side: serving_server dirs, repository entry dirs, or names in "
         "--repository (default: the bundled portrait model)",
     )
     p.add_argument("--repository", default=None, help="model repository root (default: the bundled serving_models/)")
-    p.add_argument("--port", type=int, default=9393, help="port for every protocol (default: %(default)s)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port for every protocol (default: %(default)s)")
     p.add_argument("--host", default="0.0.0.0", help="address to bind (default: %(default)s)")
     p.add_argument(
         "--thread",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from segcore.defaults import DEFAULT_PORT
 from segcore.engines import EngineOptions
 from segcore.images import ImageLimits
 from segcore.repository import ModelSpec
@@ -41,7 +42,7 @@ class ServerSettings:
 
     models: tuple[ModelSettings, ...]
     host: str = "0.0.0.0"
-    port: int = 9393
+    port: int = DEFAULT_PORT
     max_body_size: int = 512 * 2**20
     request_timeout_s: float = 30.0
     drain_timeout_s: float = 20.0
