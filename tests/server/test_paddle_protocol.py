@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import httpx
@@ -19,20 +18,25 @@ import pytest
 import requests
 from helpers import child_env
 from paddle_client import PaddleClient, response_to_dict
+from paddle_support import (
+    MODES,
+    MULTI,
+    MULTI_FEED,
+    MULTI_FETCH,
+    MULTI_INPUT,
+    assert_profile,
+    assert_same_arrays,
+    expected_outputs,
+    field_of,
+    model_arg,
+    response_tensors,
+    sample_feed,
+)
 from servers import ServerProcess, start_server
 
 from segcore.engines import Engine, EngineOptions, create_engine
 from segcore.proto.general_model_service_pb2 import Request, Response
 from segcore.repository import ModelRepository, ModelSpec, load_spec
-
-MODES = ("json", "proto", "grpc")
-MULTI = "legacy_multi"
-RNG = np.random.default_rng(20240601)
-PORTRAIT_INPUT = RNG.random((3, 256, 256), dtype=np.float32)  # one CHW image; batch=False adds the 1
-MULTI_INPUT = RNG.normal(0, 1, (3, 24, 40)).astype(np.float32)  # dynamic H, W (even, for the 0.5x/2x resize)
-# the aliased conversion of legacy_multi: alias != real name for every var
-MULTI_FEED = ("pixels", "x")
-MULTI_FETCH = (("labels", "argmax_0.tmp_0", np.int64, 0), ("probs", "softmax_0.tmp_0", np.float32, 1))
 
 
 @pytest.fixture(scope="module")
@@ -91,87 +95,43 @@ def client(server: ServerProcess, specs: dict[str, ModelSpec]) -> Callable[..., 
         c.close()
 
 
-def _model_arg(model: str) -> str | None:
-    return None if model == "portrait" else model  # portrait is the default model: no selection sent
-
-
-def _feed(model: str, batch: int | None = None) -> dict[str, np.ndarray]:
-    array = PORTRAIT_INPUT if model == "portrait" else MULTI_INPUT
-    if batch is not None:
-        array = np.stack([array * (i + 1) / batch for i in range(batch)]).astype(np.float32)
-    return {"image" if model == "portrait" else MULTI_FEED[0]: array}
-
-
-def _expected(engine: Engine, model: str, feed: dict[str, np.ndarray], batched: bool) -> dict[str, np.ndarray]:
-    """The engine's outputs by alias for the feed the client sends."""
-    array = next(iter(feed.values()))
-    outputs = engine.run({"image" if model == "portrait" else "x": array if batched else array[None]})
-    if model == "portrait":
-        return {"fetch_name_0": outputs["fetch_name_0"]}
-    return {alias: outputs[name] for alias, name, _, _ in MULTI_FETCH}
-
-
-def _tensors(response: Response | dict[str, Any]) -> list[Any]:
-    outputs = response["outputs"] if isinstance(response, dict) else response.outputs
-    assert len(outputs) == 1
-    return list(outputs[0]["tensor"] if isinstance(response, dict) else outputs[0].tensor)
-
-
-def _field(obj: Any, key: str, default: Any = None) -> Any:
-    return obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key)
-
-
-def _assert_equal(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:
-    assert list(got) == list(want)
-    for key, array in want.items():
-        assert got[key].dtype == array.dtype, key
-        assert got[key].shape == array.shape, key
-        np.testing.assert_array_equal(got[key], array, strict=True, err_msg=key)
-
-
-def _assert_profile(response: Response | dict[str, Any], before_us: int, after_us: int) -> None:
-    stamps = list(_field(response, "profile_time", []))
-    assert len(stamps) == 2
-    assert before_us <= stamps[0] <= stamps[1] <= after_us  # wall-clock microseconds inside this call
-
-
 @pytest.mark.parametrize("model", ["portrait", MULTI])
 @pytest.mark.parametrize("mode", MODES)
 def test_outputs_equal_the_engine_bit_for_bit(client, engine, mode: str, model: str) -> None:
     c = client(mode, model)
-    feed = _feed(model)
+    feed = sample_feed(model)
     before = time.time_ns() // 1000
-    response = c.predict(feed, log_id=4242, model=_model_arg(model))
+    response = c.predict(feed, log_id=4242, model=model_arg(model))
     after = time.time_ns() // 1000
     if mode == "json":
         assert isinstance(response, dict)
     else:
         assert isinstance(response, Response)
-    want = _expected(engine(model), model, feed, batched=False)
-    _assert_equal(response_to_dict(response), want)
+    want = expected_outputs(engine(model), model, feed, batched=False)
+    assert_same_arrays(response_to_dict(response), want)
 
-    assert _field(response, "log_id") == 4242
-    _assert_profile(response, before, after)
+    assert field_of(response, "log_id") == 4242
+    assert_profile(response, before, after)
     outputs = response["outputs"] if mode == "json" else response.outputs
-    assert _field(outputs[0], "engine_name") == "GeneralInferOp_0"
-    assert not _field(response, "err_no", 0)
-    tensors = _tensors(response)
+    assert field_of(outputs[0], "engine_name") == "GeneralInferOp_0"
+    assert not field_of(response, "err_no", 0)
+    tensors = response_tensors(response)
     fetch = [("fetch_name_0", "fetch_name_0", np.float32, 1)] if model == "portrait" else list(MULTI_FETCH)
     assert len(tensors) == len(fetch)
     for tensor, (alias, name, _, elem_type) in zip(tensors, fetch, strict=True):
-        assert _field(tensor, "name") == name
-        assert _field(tensor, "alias_name") == alias
-        assert list(_field(tensor, "shape")) == list(want[alias].shape)
+        assert field_of(tensor, "name") == name
+        assert field_of(tensor, "alias_name") == alias
+        assert list(field_of(tensor, "shape")) == list(want[alias].shape)
         if mode == "json" and elem_type == 0:
             assert "elem_type" not in tensor  # brpc's pb->json omits default values: INT64 has no elem_type
             assert "int64_data" in tensor and "float_data" not in tensor
         else:
-            assert _field(tensor, "elem_type") == elem_type
+            assert field_of(tensor, "elem_type") == elem_type
 
 
 def test_json_request_is_what_the_stock_client_sends(client) -> None:
     c = client("json", MULTI)
-    body = c.request_dict(_feed(MULTI), fetch=["probs", "nope"], log_id=3)
+    body = c.request_dict(sample_feed(MULTI), fetch=["probs", "nope"], log_id=3)
     assert list(body) == ["fetch_var_names", "log_id", "tensor"]
     assert body["fetch_var_names"] == ["probs"]  # the stock client drops names its conf does not know
     (tensor,) = body["tensor"]
@@ -186,12 +146,12 @@ def test_json_request_is_what_the_stock_client_sends(client) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_batch_of_three_in_one_request(client, engine, mode: str) -> None:
     c = client(mode)
-    feed = _feed("portrait", batch=3)
+    feed = sample_feed("portrait", batch=3)
     assert feed["image"].shape == (3, 3, 256, 256)
     response = c.predict(feed, batch=True)
-    tensor = _tensors(response)[0]
-    assert list(_field(tensor, "shape")) == [3, 1, 256, 256]
-    _assert_equal(response_to_dict(response), _expected(engine("portrait"), "portrait", feed, batched=True))
+    tensor = response_tensors(response)[0]
+    assert list(field_of(tensor, "shape")) == [3, 1, 256, 256]
+    assert_same_arrays(response_to_dict(response), expected_outputs(engine("portrait"), "portrait", feed, batched=True))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -206,14 +166,14 @@ def test_batch_of_three_in_one_request(client, engine, mode: str) -> None:
 )
 def test_fetch_by_alias_real_name_or_all(client, engine, mode: str, fetch: list[str], aliases: list[str]) -> None:
     c = client(mode, MULTI)
-    response = c.predict(_feed(MULTI), fetch=fetch, model=MULTI, filter_fetch=False)
+    response = c.predict(sample_feed(MULTI), fetch=fetch, model=MULTI, filter_fetch=False)
     got = response_to_dict(response)
     assert sorted(got) == sorted(aliases)
     if not fetch:
         assert list(got) == aliases
-    want = _expected(engine(MULTI), MULTI, _feed(MULTI), batched=False)
-    _assert_equal({a: got[a] for a in aliases}, {a: want[a] for a in aliases})
-    names = {_field(t, "alias_name"): _field(t, "name") for t in _tensors(response)}
+    want = expected_outputs(engine(MULTI), MULTI, sample_feed(MULTI), batched=False)
+    assert_same_arrays({a: got[a] for a in aliases}, {a: want[a] for a in aliases})
+    names = {field_of(t, "alias_name"): field_of(t, "name") for t in response_tensors(response)}
     assert names == {a: n for a, n, _, _ in MULTI_FETCH if a in aliases}
 
 
@@ -226,7 +186,7 @@ def _assert_lists_outputs(message: str) -> None:
 @pytest.mark.parametrize("mode", ["json", "proto"])
 def test_unknown_fetch_name_is_http_400_with_err_fields(client, mode: str) -> None:
     c = client(mode, MULTI)
-    reply = c.post(c.encode(_feed(MULTI), fetch=["probs", "nope"], filter_fetch=False, log_id=9), model=MULTI)
+    reply = c.post(c.encode(sample_feed(MULTI), fetch=["probs", "nope"], filter_fetch=False, log_id=9), model=MULTI)
     assert reply.status_code == 400
     if mode == "json":
         assert reply.headers["Content-Type"].startswith("application/json")
@@ -245,7 +205,7 @@ def test_unknown_fetch_name_is_http_400_with_err_fields(client, mode: str) -> No
 def test_unknown_fetch_name_is_grpc_invalid_argument(client) -> None:
     c = client("grpc", MULTI)
     with pytest.raises(grpc.RpcError) as info:
-        c.predict(_feed(MULTI), fetch=["nope"], model=MULTI, filter_fetch=False)
+        c.predict(sample_feed(MULTI), fetch=["nope"], model=MULTI, filter_fetch=False)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     _assert_lists_outputs(info.value.details())
 
@@ -253,23 +213,23 @@ def test_unknown_fetch_name_is_grpc_invalid_argument(client) -> None:
 def test_model_selection_reaches_the_second_model(client, server: ServerProcess) -> None:
     """Without ?model= / metadata the default (first) model answers; a multi request there is refused."""
     c = client("proto", MULTI)
-    reply = c.post(c.encode(_feed(MULTI)))  # no model: goes to portrait, which has no feed 'x'
+    reply = c.post(c.encode(sample_feed(MULTI)))  # no model: goes to portrait, which has no feed 'x'
     assert reply.status_code == 400
     assert "image" in Response.FromString(reply.content).err_msg
     g = client("grpc", MULTI)
     with pytest.raises(grpc.RpcError) as info:
-        g.call_grpc(g.request_proto(_feed(MULTI)))
+        g.call_grpc(g.request_proto(sample_feed(MULTI)))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_unknown_model_is_404_and_not_found(client) -> None:
     c = client("json")
-    reply = c.post(c.encode(_feed("portrait")), model="nope")
+    reply = c.post(c.encode(sample_feed("portrait")), model="nope")
     assert reply.status_code == 404
     assert reply.json()["err_no"] == 404 and "portrait" in reply.json()["err_msg"]
     g = client("grpc")
     with pytest.raises(grpc.RpcError) as info:
-        g.call_grpc(g.request_proto(_feed("portrait")), model="nope")
+        g.call_grpc(g.request_proto(sample_feed("portrait")), model="nope")
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
     assert MULTI in info.value.details()
 
@@ -278,13 +238,15 @@ def test_unknown_model_is_404_and_not_found(client) -> None:
 def test_gzip_request_body_is_accepted(client, engine, mode: str) -> None:
     c = client(mode, MULTI)
     c.request_compress = True
-    body = c.encode(_feed(MULTI), log_id=5)
+    body = c.encode(sample_feed(MULTI), log_id=5)
     assert body[:2] == b"\x1f\x8b"
     reply = c.post(body, model=MULTI)
     assert reply.status_code == 200, reply.text[:500]
     response = Response.FromString(reply.content) if mode == "proto" else reply.json()
-    assert _field(response, "log_id") == 5
-    _assert_equal(response_to_dict(response), _expected(engine(MULTI), MULTI, _feed(MULTI), batched=False))
+    assert field_of(response, "log_id") == 5
+    assert_same_arrays(
+        response_to_dict(response), expected_outputs(engine(MULTI), MULTI, sample_feed(MULTI), batched=False)
+    )
 
 
 def test_corrupt_gzip_body_is_400(client) -> None:
@@ -298,9 +260,9 @@ def test_corrupt_gzip_body_is_400(client) -> None:
 @pytest.mark.parametrize("mode", ["json", "proto"])
 def test_gzip_response_only_when_accepted(client, server: ServerProcess, engine, mode: str) -> None:
     c = client(mode)
-    body = c.encode(_feed("portrait"))
+    body = c.encode(sample_feed("portrait"))
     url = f"{server.url}/GeneralModelService/inference"
-    want = _expected(engine("portrait"), "portrait", _feed("portrait"), batched=False)
+    want = expected_outputs(engine("portrait"), "portrait", sample_feed("portrait"), batched=False)
 
     def parse(content: bytes) -> dict[str, np.ndarray]:
         return response_to_dict(Response.FromString(content) if mode == "proto" else json.loads(content))
@@ -309,19 +271,19 @@ def test_gzip_response_only_when_accepted(client, server: ServerProcess, engine,
     zipped = httpx.post(url, content=body, headers={**c.headers(), "Accept-Encoding": "gzip"})
     assert zipped.status_code == 200
     assert zipped.headers["Content-Encoding"] == "gzip"
-    _assert_equal(parse(zipped.content), want)
+    assert_same_arrays(parse(zipped.content), want)
     with httpx.stream("POST", url, content=body, headers={**c.headers(), "Accept-Encoding": "gzip"}) as streamed:
         raw = b"".join(streamed.iter_raw())
     assert raw[:2] == b"\x1f\x8b"
-    _assert_equal(parse(gzip.decompress(raw)), want)
+    assert_same_arrays(parse(gzip.decompress(raw)), want)
     # not asked -> plain body
     plain = httpx.post(url, content=body, headers={**c.headers(), "Accept-Encoding": "identity"})
     assert "Content-Encoding" not in plain.headers
-    _assert_equal(parse(plain.content), want)
+    assert_same_arrays(parse(plain.content), want)
     # requests (what the stock client uses) sends Accept-Encoding: gzip, deflate by default, and decodes
     reply = c.post(body)
     assert reply.headers["Content-Encoding"] == "gzip"
-    _assert_equal(parse(reply.content), want)
+    assert_same_arrays(parse(reply.content), want)
     # the stock client's set_response_compress(True) header spelling
     c.response_compress = True
     assert requests.post(url, data=body, headers=c.headers()).headers["Content-Encoding"] == "gzip"
@@ -331,38 +293,44 @@ def test_gzip_response_only_when_accepted(client, server: ServerProcess, engine,
 def test_debug_method_over_http(client, engine, mode: str) -> None:
     c = client(mode, MULTI)
     c.service_name = "/GeneralModelService/debug"
-    response = c.predict(_feed(MULTI), model=MULTI, log_id=11)
-    assert _field(response, "log_id") == 11
-    _assert_equal(response_to_dict(response), _expected(engine(MULTI), MULTI, _feed(MULTI), batched=False))
+    response = c.predict(sample_feed(MULTI), model=MULTI, log_id=11)
+    assert field_of(response, "log_id") == 11
+    assert_same_arrays(
+        response_to_dict(response), expected_outputs(engine(MULTI), MULTI, sample_feed(MULTI), batched=False)
+    )
 
 
 def test_debug_method_over_grpc(client, engine) -> None:
     c = client("grpc")
-    response = c.call_grpc(c.request_proto(_feed("portrait"), log_id=12), method="debug")
+    response = c.call_grpc(c.request_proto(sample_feed("portrait"), log_id=12), method="debug")
     assert response.log_id == 12
-    _assert_equal(response_to_dict(response), _expected(engine("portrait"), "portrait", _feed("portrait"), False))
+    assert_same_arrays(
+        response_to_dict(response), expected_outputs(engine("portrait"), "portrait", sample_feed("portrait"), False)
+    )
 
 
 def test_grpc_accepts_a_plain_ip_port_target(server: ServerProcess, engine, specs) -> None:
     from segcore.proto.general_model_service_pb2_grpc import GeneralModelServiceStub
 
     c = PaddleClient(specs["portrait"].client_dir / "serving_client_conf.prototxt", "grpc")
-    request = c.request_proto(_feed("portrait"), fetch=["fetch_name_0"])
+    request = c.request_proto(sample_feed("portrait"), fetch=["fetch_name_0"])
     with grpc.insecure_channel(server.address) as channel:
         response = GeneralModelServiceStub(channel).inference(request, timeout=20)
-    _assert_equal(response_to_dict(response), _expected(engine("portrait"), "portrait", _feed("portrait"), False))
+    assert_same_arrays(
+        response_to_dict(response), expected_outputs(engine("portrait"), "portrait", sample_feed("portrait"), False)
+    )
 
 
 def test_request_with_alias_only_binds_by_alias(client, engine) -> None:
     """A hand-written request naming the feed only by alias_name still binds (the server prefers `name`)."""
     c = client("proto", MULTI)
-    request = c.request_proto(_feed(MULTI))
+    request = c.request_proto(sample_feed(MULTI))
     request.tensor[0].name = ""
     reply = c.post(request.SerializeToString(), model=MULTI)
     assert reply.status_code == 200
-    _assert_equal(
+    assert_same_arrays(
         response_to_dict(Response.FromString(reply.content)),
-        _expected(engine(MULTI), MULTI, _feed(MULTI), batched=False),
+        expected_outputs(engine(MULTI), MULTI, sample_feed(MULTI), batched=False),
     )
 
 
@@ -374,7 +342,7 @@ def test_malformed_bodies_are_400(client) -> None:
     reply = p.post(b"\xff\xff\xff\xff")
     assert reply.status_code == 400
     assert Response.FromString(reply.content).err_no == 400
-    request = p.request_proto(_feed("portrait"))
+    request = p.request_proto(sample_feed("portrait"))
     del request.tensor[0].float_data[-1]  # one value short of the shape
     reply = p.post(request.SerializeToString())
     assert reply.status_code == 400
@@ -400,5 +368,5 @@ def test_minimal_curl_style_json_request(server: ServerProcess, engine) -> None:
     assert reply.status_code == 200, reply.text[:500]
     doc = reply.json()
     assert set(doc) == {"outputs", "profile_time"}
-    want = _expected(engine(MULTI), MULTI, _feed(MULTI), batched=False)
-    _assert_equal(response_to_dict(doc), {"labels": want["labels"]})
+    want = expected_outputs(engine(MULTI), MULTI, sample_feed(MULTI), batched=False)
+    assert_same_arrays(response_to_dict(doc), {"labels": want["labels"]})
