@@ -1,4 +1,6 @@
-"""In-process segmentation: decode-free image -> preprocess -> engine -> postprocess, batched by shape."""
+"""In-process segmentation of decoded BGR images: preprocess, run the engine (images whose network inputs share a
+shape as one batch), postprocess back to each image's original size. The app's standalone mode and the benchmarks'
+in-process limit use it; the server's workers use its preprocessor and batch across requests themselves."""
 
 from __future__ import annotations
 
