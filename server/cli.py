@@ -16,8 +16,7 @@ from segcore.engines import ENGINE_NAMES, EngineOptions, resolve_engine_name
 from segcore.engines.paddle_inference import PADDLE_MISSING
 from segcore.images import ImageLimits
 from segcore.repository import ModelRepository
-from server.settings import ModelSettings, ServerSettings
-from server.workers.pool import BatchPolicy
+from server.settings import BatchPolicy, ModelSettings, ServerSettings
 
 MiB = 2**20
 _DASHED_GPU_LIST = re.compile(r"-\d+(,-?\d*)+")  # "-1,0": argparse would take it for an unknown option

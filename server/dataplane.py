@@ -14,7 +14,7 @@ from server.errors import InvalidInput, NotFound, ServingError, Unavailable
 from server.jobs import PLAIN, Job, JobKind, Result, Transport
 from server.metrics import Metrics
 from server.settings import ServerSettings
-from server.workers.pool import ModelWorkers
+from server.workers.pool import ModelWorkers, worker_specs
 
 log = logging.getLogger("server.dataplane")
 
@@ -39,7 +39,7 @@ class DataPlane:
         self.engines = {m.spec.name: resolve_engine_name(m.spec.config, m.engine) for m in settings.models}
         self.pools = {
             m.spec.name: ModelWorkers(
-                m.spec.name, m.worker_specs(settings.limits, settings.max_body_size), m.batch, self.metrics
+                m.spec.name, worker_specs(m, settings.limits, settings.max_body_size), m.batch, self.metrics
             )
             for m in settings.models
         }

@@ -1,15 +1,22 @@
-"""What the server runs: models, their workers and batching, limits. Built by server.start from flags."""
+"""What the server runs: models, their workers and batching, limits. Built by server.cli from flags."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from segcore.defaults import DEFAULT_PORT
 from segcore.engines import EngineOptions
 from segcore.images import ImageLimits
 from segcore.repository import ModelSpec
-from server.workers.pool import BatchPolicy
-from server.workers.process import WorkerSpec
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """Dynamic batching and admission limits of one model."""
+
+    batch_size: int = 8
+    batch_timeout_s: float = 0.0
+    max_queue: int = 256
 
 
 @dataclass(frozen=True)
@@ -22,18 +29,6 @@ class ModelSettings:
     gpu_ids: tuple[int, ...] = ()
     options: EngineOptions = field(default_factory=EngineOptions)
     batch: BatchPolicy = field(default_factory=BatchPolicy)
-
-    def worker_specs(self, limits: ImageLimits, max_body_size: int) -> list[WorkerSpec]:
-        """Worker i runs on gpu_ids[i % len] (Paddle Serving's round-robin), or on the CPU without ids."""
-        specs = []
-        for i in range(self.workers):
-            options = self.options
-            if self.gpu_ids:
-                options = replace(options, device="gpu", gpu_id=self.gpu_ids[i % len(self.gpu_ids)])
-            specs.append(
-                WorkerSpec(str(self.spec.server_dir), self.spec.name, self.engine, options, limits, i, max_body_size)
-            )
-        return specs
 
 
 @dataclass(frozen=True)

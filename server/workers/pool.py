@@ -10,11 +10,13 @@ import multiprocessing
 import socket
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from segcore.images import ImageLimits
 from server.errors import Busy, DeadlineExceeded, InternalError, ServingError, Unavailable
 from server.jobs import Job, Result
+from server.settings import BatchPolicy, ModelSettings
 from server.workers import channel
 from server.workers.process import WorkerFailed, WorkerReady, WorkerSpec, worker_main
 
@@ -29,15 +31,6 @@ class PoolObserver(Protocol):
     def result(self, model: str, job: Job, result: Result) -> None: ...
     def batch(self, model: str, size: int) -> None: ...
     def restart(self, model: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class BatchPolicy:
-    """Dynamic batching and admission limits of one model."""
-
-    batch_size: int = 8
-    batch_timeout_s: float = 0.0
-    max_queue: int = 256
 
 
 @dataclass
@@ -240,3 +233,16 @@ class ModelWorkers:
     def _fail(pending: _Pending, error: ServingError) -> None:
         if not pending.future.done():
             pending.future.set_exception(error)
+
+
+def worker_specs(model: ModelSettings, limits: ImageLimits, max_body_size: int) -> list[WorkerSpec]:
+    """One spec per worker of `model`: worker i runs on gpu_ids[i % len] (Paddle Serving's round-robin), or on the
+    CPU without ids."""
+    specs = []
+    for i in range(model.workers):
+        options = model.options
+        if model.gpu_ids:
+            options = replace(options, device="gpu", gpu_id=model.gpu_ids[i % len(model.gpu_ids)])
+        specs.append(WorkerSpec(str(model.spec.server_dir), model.spec.name, model.engine, options, limits, i,
+                                max_body_size))  # fmt: skip
+    return specs

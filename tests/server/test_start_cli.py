@@ -21,6 +21,7 @@ from servers import free_port, start_server
 
 from segcore.proto.general_model_service_pb2 import Request, Response, Tensor
 from server.cli import MiB, build_parser, settings_from_args
+from server.workers import pool
 from server.workers.process import WorkerSpec
 
 FLAGS = ("--model", "--repository", "--port", "--host", "--thread", "--gpu_ids", "--ir_optim", "--use_mkl",
@@ -155,7 +156,7 @@ def test_use_trt_without_gpu_ids_means_gpu_0(softmax_model: Path) -> None:
 
 
 def worker_specs(model, s) -> list[WorkerSpec]:
-    return model.worker_specs(s.limits, s.max_body_size)
+    return pool.worker_specs(model, s.limits, s.max_body_size)
 
 
 def test_worker_specs_round_robin_over_gpu_ids() -> None:
