@@ -7,6 +7,8 @@
 Light dependencies only (numpy, Pillow, httpx, grpcio, protobuf, tqdm); never imports paddle or onnxruntime.
 """
 
+from typing import Any
+
 from client_sdk.client import AsyncSegClient, BatchItem, SegClient
 from client_sdk.errors import (
     AuthError,
@@ -19,6 +21,7 @@ from client_sdk.errors import (
     Unavailable,
 )
 from client_sdk.idphoto import IdPhoto
+from client_sdk.images import ImageInput
 from client_sdk.result import SegResult
 from client_sdk.serving import ServingClient, UnknownFetchName
 from segcore.defaults import DEFAULT_ENDPOINT, DEFAULT_MODEL
@@ -26,7 +29,9 @@ from segcore.defaults import DEFAULT_ENDPOINT, DEFAULT_MODEL
 __version__ = "0.1.0"
 
 
-def segment(image, endpoint: str = DEFAULT_ENDPOINT, model: str = DEFAULT_MODEL, **options) -> SegResult:
+def segment(
+    image: ImageInput, endpoint: str = DEFAULT_ENDPOINT, model: str = DEFAULT_MODEL, **options: Any
+) -> SegResult:
     """One-shot `SegClient(endpoint, model).segment(image, **options)`."""
     with SegClient(endpoint, model=model) as client:
         return client.segment(image, **options)

@@ -69,9 +69,13 @@ class _ClientBase:
         params = id_photo_params(**options)
         if model or self.model:
             params["model"] = model or self.model
+        return _encode(image, rgb), params
+
+    def _http_transport(self) -> Any:
+        """The HTTP transport (id_photo always goes over HTTP), made on first use when the client speaks gRPC."""
         if self._http is None:
             self._http = self._transports[0](*self._args)
-        return _encode(image, rgb), params
+        return self._http
 
 
 class SegClient(_ClientBase):
@@ -121,7 +125,7 @@ class SegClient(_ClientBase):
         data, params = self._id_photo_request(image, rgb, model, background=background, size=size, width=width,
                                               height=height, crop=crop, format=format, max_kb=max_kb, sheet=sheet,
                                               refine=refine)  # fmt: skip
-        http = self._http
+        http = self._http_transport()
         body = with_retries(lambda: http.post_image("/v1/id-photo", data, params), self.retries, self.backoff)
         return IdPhoto.from_json(json.loads(body))
 
@@ -181,7 +185,7 @@ class AsyncSegClient(_ClientBase):
         data, params = self._id_photo_request(image, rgb, model, background=background, size=size, width=width,
                                               height=height, crop=crop, format=format, max_kb=max_kb, sheet=sheet,
                                               refine=refine)  # fmt: skip
-        http = self._http
+        http = self._http_transport()
         body = await with_retries_async(lambda: http.post_image("/v1/id-photo", data, params), self.retries,
                                         self.backoff)  # fmt: skip
         return IdPhoto.from_json(json.loads(body))

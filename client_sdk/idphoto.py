@@ -33,7 +33,7 @@ class IdPhoto:
             content_type=doc["content_type"],
             width=int(doc["width"]),
             height=int(doc["height"]),
-            face_box=tuple(box) if box else None,  # type: ignore[arg-type]
+            face_box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None,
             sheet=base64.b64decode(doc["sheet"]) if doc.get("sheet") else None,
             timings_ms=doc.get("timings_ms", {}),
         )

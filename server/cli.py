@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from segcore.allocator import tune_malloc
@@ -23,7 +24,9 @@ _DASHED_GPU_LIST = re.compile(r"-\d+(,-?\d*)+")  # "-1,0": argparse would take i
 
 
 class _Parser(argparse.ArgumentParser):
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
         """Keep a --gpu_ids list that starts with -1 ("-1,0") a value, so it reaches the check that explains it."""
         marked, in_gpu_ids = [], False
         for arg in sys.argv[1:] if args is None else args:

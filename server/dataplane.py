@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ class DataPlane:
             for m in settings.models
         }
         for name, pool in self.pools.items():
-            self.metrics.track_queue(name, lambda pool=pool: pool.queue_depth)
+            self.metrics.track_queue(name, functools.partial(getattr, pool, "queue_depth"))
         self.default_model = settings.models[0].spec.name
         self.draining = False
 

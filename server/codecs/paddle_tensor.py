@@ -114,7 +114,7 @@ def _tensor_fields(payload: memoryview) -> tuple[Tensor, np.ndarray | None]:
         for number, chunks in taken.items():  # not the data field of this elem_type: keep protobuf's view
             tensor.MergeFromString(b"".join(length_delimited(number, bytes(c)) for c in chunks))
         return tensor, None
-    chunks = taken.get(elem_field[1])
+    chunks = taken.get(elem_field[1]) or []
     return tensor, fixed_array(chunks, elem_field[2]) if chunks else np.empty(0, elem_field[2])
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
 
 from server.codecs import model_info
 from server.codecs.errors import JSON, json_error
@@ -23,7 +24,7 @@ def _error(exc: ServingError) -> Response:
 def create_app(plane: DataPlane) -> FastAPI:
     """The ASGI app over `plane`."""
     # FastAPI's built-in OpenTelemetry hooks cost CPU on every request; SegServing exports Prometheus metrics.
-    off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
     app = FastAPI(title="SegServing", version="0.1.0", description=__doc__, telemetry=off)
 
     @app.get("/v2", tags=["kserve-v2"])
@@ -44,7 +45,7 @@ def create_app(plane: DataPlane) -> FastAPI:
 
     @app.get("/v2/models/{name}", tags=["kserve-v2"])
     @app.get("/v2/models/{name}/versions/{version}", tags=["kserve-v2"])
-    async def v2_model(name: str, version: str | None = None) -> JSONResponse:
+    async def v2_model(name: str, version: str | None = None) -> Response:
         try:
             return JSONResponse(model_info.kserve_metadata(plane.info(name)))
         except ServingError as exc:
@@ -52,7 +53,7 @@ def create_app(plane: DataPlane) -> FastAPI:
 
     @app.get("/v2/models/{name}/ready", tags=["kserve-v2"])
     @app.get("/v2/models/{name}/versions/{version}/ready", tags=["kserve-v2"])
-    async def v2_model_ready(name: str, version: str | None = None) -> JSONResponse:
+    async def v2_model_ready(name: str, version: str | None = None) -> Response:
         try:
             is_ready = plane.model_ready(name)
         except ServingError as exc:
@@ -64,7 +65,7 @@ def create_app(plane: DataPlane) -> FastAPI:
         return {"default": plane.default_model, "models": [model_info.describe(plane.info(n)) for n in plane.specs]}
 
     @app.get("/v1/models/{name}", tags=["models"])
-    async def model(name: str) -> JSONResponse:
+    async def model(name: str) -> Response:
         try:
             return JSONResponse(model_info.describe(plane.info(name)))
         except ServingError as exc:

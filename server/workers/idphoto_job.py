@@ -60,7 +60,7 @@ class IdPhotoJobCodec:
             }
             return orjson.dumps(doc), "application/json"
 
-        return {self.images.spec.config.input_name: tensor[None]}, finish
+        return {self.images.input_name: tensor[None]}, finish
 
 
 def _error(exc: IdPhotoError) -> ServingError:

@@ -25,7 +25,7 @@ OUTPUTS = ("label", "probability", "alpha", "overlay", "json", "proto")
 Finish = Callable[[dict[str, np.ndarray], dict[str, float]], tuple[bytes, str]]
 
 
-def _number(params: dict[str, str], name: str, kind: type, default: float | None):
+def _number(params: dict[str, str], name: str, kind: Callable[[str], Any], default: Any) -> Any:
     """Query option `name` converted by `kind`, or `default` when absent; 400 naming the option if bad."""
     if name not in params:
         return default
@@ -80,6 +80,7 @@ class ImageJobCodec:
     def __init__(self, spec: ModelSpec, limits: codec.ImageLimits) -> None:
         assert spec.config is not None and spec.config.postprocess is not None
         self.spec = spec
+        self.input_name = spec.config.input_name
         self.post = spec.config.postprocess
         self.limits = limits
         self.preprocess = SegmentationPipeline.preprocessor_for(spec.config)
@@ -142,7 +143,7 @@ class ImageJobCodec:
                 return SegmentResponse(**summary).SerializeToString(), PROTO_TYPE
             return self._json(summary), "application/json"
 
-        return {self.spec.config.input_name: tensor[None]}, finish
+        return {self.input_name: tensor[None]}, finish
 
     def _summary(self, image: np.ndarray, result: SegmentationResult, timings: dict[str, float],
                  class_id: int | None) -> dict[str, Any]:  # fmt: skip

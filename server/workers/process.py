@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segcore.allocator import tune_malloc
-from segcore.engines import EngineOptions, create_engine
+from segcore.engines import Engine, EngineOptions, create_engine
 from segcore.images import ImageLimits
-from segcore.repository import load_spec, paddle_files
+from segcore.repository import ModelSpec, load_spec, paddle_files
 from segcore.samples import shaped_feeds, synthetic_image
 from server.jobs import Job, JobKind
 from server.workers import channel
@@ -91,7 +91,7 @@ def worker_main(sock: socket.socket, spec: WorkerSpec) -> None:
         return
 
 
-def _engine(model, spec: WorkerSpec):
+def _engine(model: ModelSpec, spec: WorkerSpec) -> Engine:
     if model.config is not None:
         return create_engine(model.server_dir, model.config, spec.engine, spec.options)
     # A plain Paddle Serving serving_server dir: Paddle Inference on the files found by suffix.
