@@ -215,8 +215,9 @@ class ServingClient:
         if self._channel is None:
             options = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
             self._channel = grpc.insecure_channel(grpc_target(self._endpoint), options=options)
-        call = self._channel.unary_unary(INFERENCE_METHOD, request_serializer=None,
-                                         response_deserializer=Response.FromString)  # fmt: skip
+        call: grpc.UnaryUnaryMultiCallable[bytes, Response] = self._channel.unary_unary(
+            INFERENCE_METHOD, request_serializer=None, response_deserializer=Response.FromString
+        )
         metadata = tuple((k.lower(), v) for k, v in self._headers.items()) + (
             (("model", self.model),) if self.model else ()
         )

@@ -9,7 +9,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import httpx
@@ -123,8 +123,9 @@ def result_from_proto(message: SegmentResponse) -> SegResult:
 def grpc_error(exc: grpc.RpcError) -> SegServingError:
     code = exc.code() if hasattr(exc, "code") else None
     details = exc.details() if hasattr(exc, "details") else str(exc)
-    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
-    metadata = {k: v for k, v in trailing or () if isinstance(v, str)}
+    # (key, value) pairs: namedtuples from grpc, plain tuples from grpc.aio (the stubs know only the former)
+    trailing: Any = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else ()
+    metadata = {str(key): value for key, value in trailing or () if isinstance(value, str)}
     return error_for_grpc(code.name if code is not None else "UNKNOWN", details or str(exc), metadata)
 
 
@@ -193,8 +194,9 @@ class GrpcTransport:
         self.timeout = timeout
         self._metadata = tuple((k.lower(), v) for k, v in headers.items())
         self._channel = grpc.insecure_channel(grpc_target(endpoint), options=_GRPC_OPTIONS)
-        self._call = self._channel.unary_unary(SEGMENT_METHOD, request_serializer=None,
-                                               response_deserializer=SegmentResponse.FromString)  # fmt: skip
+        self._call: grpc.UnaryUnaryMultiCallable[bytes, SegmentResponse] = self._channel.unary_unary(
+            SEGMENT_METHOD, request_serializer=None, response_deserializer=SegmentResponse.FromString
+        )
 
     def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
         try:
@@ -219,8 +221,9 @@ class AsyncGrpcTransport:
     async def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
         if self._channel is None:  # grpc.aio channels bind to the running loop: create lazily
             self._channel = grpc.aio.insecure_channel(self._endpoint, options=_GRPC_OPTIONS)
-        call = self._channel.unary_unary(SEGMENT_METHOD, request_serializer=None,
-                                         response_deserializer=SegmentResponse.FromString)  # fmt: skip
+        call: grpc.aio.UnaryUnaryMultiCallable[bytes, SegmentResponse] = self._channel.unary_unary(
+            SEGMENT_METHOD, request_serializer=None, response_deserializer=SegmentResponse.FromString
+        )
         try:
             message = await call(segment_request(model, data, options), timeout=self.timeout,
                                  metadata=self._metadata)  # fmt: skip

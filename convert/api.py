@@ -16,8 +16,8 @@ from convert.loader import ConvertError, SourceModel, locate
 from convert.output import staged_dirs
 from convert.sample import sample_feeds
 from segcore.deploy_yaml import DeployInfo, read_deploy_yaml
-from segcore.engines.base import EngineOptions
-from segcore.modelconfig import ModelConfig, ModelFiles, Postprocess, one_line
+from segcore.engines.base import Engine, EngineOptions
+from segcore.modelconfig import ModelConfig, ModelFiles, OnnxInfo, Postprocess, one_line
 from segcore.servingconf import ServingConf, VarSpec, conf_shape, write_conf
 
 log = logging.getLogger("convert")
@@ -163,7 +163,8 @@ def _place_model_files(source: SourceModel, opts: ConvertOptions, out: Path) -> 
     return ModelFiles(model_file=model_name, params_file=params_name, format="pir" if source.is_pir else "legacy")
 
 
-def _run_paddle(server_dir: Path, files: ModelFiles, feeds: dict[str, np.ndarray]):
+def _run_paddle(server_dir: Path, files: ModelFiles,
+                feeds: dict[str, np.ndarray]) -> tuple[Engine, dict[str, np.ndarray]]:  # fmt: skip
     from segcore.engines.paddle_inference import PaddleEngine
 
     try:
@@ -191,7 +192,9 @@ def _postprocess(deploy: DeployInfo | None, output_name: str, output: np.ndarray
                 f"deploy.yaml class_names has {len(names)} names but the model has {num_classes} classes"
             )
     try:
-        return Postprocess(output_name=output_name, output_op=op, num_classes=num_classes, class_names=names)
+        return Postprocess.model_validate(
+            {"output_name": output_name, "output_op": op, "num_classes": num_classes, "class_names": names}
+        )
     except ValidationError as exc:
         raise ConvertError(one_line(exc)) from exc
 
@@ -208,7 +211,8 @@ def _infer_output_op(output: np.ndarray) -> str:
     return "softmax" if in_unit and np.allclose(output.sum(axis=1), 1.0, atol=1e-3) else "none"
 
 
-def _onnx_copy(server_dir: Path, files: ModelFiles, engine, feeds, outputs, opts: ConvertOptions):
+def _onnx_copy(server_dir: Path, files: ModelFiles, engine: Engine, feeds: dict[str, np.ndarray],
+               outputs: dict[str, np.ndarray], opts: ConvertOptions) -> OnnxInfo:  # fmt: skip
     try:
         from convert.onnx_export import export_onnx, verify_onnx
     except ImportError as exc:

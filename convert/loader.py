@@ -114,7 +114,7 @@ def _deploy_first(dirname: Path, name: str | None, candidates: tuple[str, ...]) 
 def _read_legacy(program: Path) -> tuple[tuple[Var, ...], tuple[Var, ...]]:
     from paddle.base.proto import framework_pb2
 
-    desc = framework_pb2.ProgramDesc()
+    desc = framework_pb2.ProgramDesc()  # type: ignore[attr-defined]  # a protobuf module without stubs
     try:
         desc.ParseFromString(program.read_bytes())
     except Exception as exc:  # protobuf's DecodeError and friends
@@ -141,8 +141,9 @@ def _read_legacy(program: Path) -> tuple[tuple[Var, ...], tuple[Var, ...]]:
             raise ConvertError(f"{program}: variable {name} is not declared in the program")
         vtype = variables[name].type
         holder = getattr(vtype, "dense_tensor", None) if vtype.HasField("dense_tensor") else vtype.lod_tensor
+        assert holder is not None
         tensor = holder.tensor
-        dtype = framework_pb2.VarType.Type.Name(tensor.data_type)
+        dtype = framework_pb2.VarType.Type.Name(tensor.data_type)  # type: ignore[attr-defined]
         lod = getattr(holder, "legacy_lod_level", getattr(holder, "lod_level", 0))
         return Var(name, dtype, tuple(int(d) for d in tensor.dims), int(lod))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import cv2
@@ -39,14 +40,14 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     if cache is None:
         cache = _local.cascades = {}
     if name not in cache:
-        classifier = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+        classifier = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]  # stubs lack cv2.data
         if classifier.empty():
             raise RuntimeError(f"OpenCV cascade {name} could not be loaded")
         cache[name] = classifier
     return cache[name]
 
 
-def _has_eye(gray: np.ndarray, face: np.ndarray) -> bool:
+def _has_eye(gray: np.ndarray, face: Sequence[int]) -> bool:
     x, y, w, h = (int(v) for v in face)
     upper = gray[y : y + h * 3 // 5, x : x + w]  # the eyes sit in the upper part of the box
     min_eye = max(8, w // 10)

@@ -202,7 +202,7 @@ def _unit_to_u8(values: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected an H x W float array, got {values.dtype} {values.shape}")
     if values.dtype not in (np.float32, np.float64):
         values = values.astype(np.float32)
-    return cv2.multiply(values, 255.0, dtype=cv2.CV_8U)
+    return cv2.multiply(values, 255.0, dtype=cv2.CV_8U)  # type: ignore[call-overload]  # stubs lack a scalar src2
 
 
 def probability_png(prob: np.ndarray) -> bytes:

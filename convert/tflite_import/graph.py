@@ -33,7 +33,7 @@ SUPPORTED_OPS = frozenset(
 )
 
 _OP_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
-_DTYPES = {
+_DTYPES: dict[int, np.dtype] = {
     tflite.TensorType.FLOAT32: np.dtype("<f4"),
     tflite.TensorType.FLOAT16: np.dtype("<f2"),
     tflite.TensorType.INT32: np.dtype("<i4"),

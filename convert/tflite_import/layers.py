@@ -150,6 +150,7 @@ class Binary(_WithParams):
 
     def forward(self, a: paddle.Tensor, b: paddle.Tensor | None = None) -> paddle.Tensor:
         other = self.const if b is None else b
+        assert other is not None, "a Binary layer without a constant takes two inputs"
         y = a + other if self.is_add else a * other
         return activate(y, self.activation)
 

@@ -104,12 +104,12 @@ def _build_op(graph: Graph, op: Op, exact_resize: bool) -> nn.Layer:
             return GlobalAvgPool(hw, op.options["activation"])
         return AvgPool(kernel, op.options["stride"], _pads(op, hw, kernel), op.options["activation"])
     if op.type in ("ADD", "MUL"):
-        a, b = (graph.tensors[i] for i in op.inputs[:2])
-        if a.is_const and b.is_const:
+        lhs, rhs = (graph.tensors[i] for i in op.inputs[:2])
+        if lhs.is_const and rhs.is_const:
             raise ValueError(f"{name}: both operands are constant")
-        const = a.data if a.is_const else b.data
-        act = graph.tensors[op.inputs[1] if a.is_const else op.inputs[0]]
-        if len(act.shape) != 4 or (not a.is_const and not b.is_const and len(a.shape) != len(b.shape)):
+        const = lhs.data if lhs.is_const else rhs.data
+        act = graph.tensors[op.inputs[1] if lhs.is_const else op.inputs[0]]
+        if len(act.shape) != 4 or (not lhs.is_const and not rhs.is_const and len(lhs.shape) != len(rhs.shape)):
             raise ValueError(f"{name}: only 4-D NHWC operands are supported")
         return Binary(op.type, op.options["activation"], None if const is None else _to_nchw_const(const))
     if op.type == "RESIZE_BILINEAR":

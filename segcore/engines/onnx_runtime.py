@@ -14,10 +14,10 @@ def providers_for(options: EngineOptions) -> list[str | tuple[str, dict[str, obj
     """The execution providers to ask for, best first."""
     if options.device != "gpu":
         return ["CPUExecutionProvider"]
-    cuda = ("CUDAExecutionProvider", {"device_id": options.gpu_id})
+    cuda: tuple[str, dict[str, object]] = ("CUDAExecutionProvider", {"device_id": options.gpu_id})
     if not options.use_trt:
         return [cuda, "CPUExecutionProvider"]
-    trt = {"device_id": options.gpu_id, "trt_fp16_enable": options.precision == "fp16"}
+    trt: dict[str, object] = {"device_id": options.gpu_id, "trt_fp16_enable": options.precision == "fp16"}
     if options.precision == "int8":
         trt["trt_int8_enable"] = True
     return [("TensorrtExecutionProvider", trt), cuda, "CPUExecutionProvider"]

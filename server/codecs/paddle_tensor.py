@@ -107,7 +107,7 @@ def _tensor_fields(payload: memoryview) -> tuple[Tensor, np.ndarray | None]:
     try:
         rest, taken = split_fields(payload, _PACKED_FIXED)
     except Unpacked:  # numbers sent one by one (legal, if wasteful): protobuf's own decoding
-        return Tensor.FromString(payload), None
+        return Tensor.FromString(bytes(payload)), None
     tensor = Tensor.FromString(rest)
     elem_field = REPEATED_FIELDS.get(tensor.elem_type)
     if elem_field is None or elem_field[1] not in _PACKED_FIXED:

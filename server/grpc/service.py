@@ -29,7 +29,8 @@ def build_server(plane: DataPlane, address: str) -> grpc.aio.Server:
     limit = plane.settings.max_body_size
 
     async def inference(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        model = dict(context.invocation_metadata() or ()).get("model")
+        selected = dict(context.invocation_metadata() or ()).get("model")
+        model = selected if isinstance(selected, str) else None
         try:
             result = await plane.infer(model, JobKind.PADDLE_PROTO, request, {}, "grpc", context.time_remaining())
         except ServingError as exc:
@@ -56,11 +57,13 @@ def build_server(plane: DataPlane, address: str) -> grpc.aio.Server:
             await _abort(context, error_for(result.code, result.message))
         return result.body
 
-    handler = grpc.unary_unary_rpc_method_handler(inference)  # no (de)serializers: bytes in, bytes out
+    handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(
+        inference
+    )  # no (de)serializers: bytes in, bytes out
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
     )
-    segment_handler = grpc.unary_unary_rpc_method_handler(segment)
+    segment_handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(segment)
     server.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(SERVICE, {"inference": handler, "debug": handler}),
