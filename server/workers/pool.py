@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from segcore.images import ImageLimits
-from server.errors import Busy, DeadlineExceeded, InternalError, ServingError, Unavailable
+from server.errors import DeadlineExceeded, InternalError, ServingError, Unavailable
 from server.jobs import Job, Result
 from server.settings import BatchPolicy, ModelSettings
 from server.workers import channel
+from server.workers.batching import BatchQueue, Pending
 from server.workers.process import WorkerFailed, WorkerReady, WorkerSpec, worker_main
 
 log = logging.getLogger("server.pool")
@@ -34,18 +35,12 @@ class PoolObserver(Protocol):
 
 
 @dataclass
-class _Pending:
-    job: Job
-    future: asyncio.Future[Result]
-
-
-@dataclass
 class _Worker:
     spec: WorkerSpec
     process: multiprocessing.process.BaseProcess | None = None
     writer: asyncio.StreamWriter | None = None
     ready: WorkerReady | None = None
-    batches: deque[list[_Pending]] = field(default_factory=deque)
+    batches: deque[list[Pending]] = field(default_factory=deque)
     reader_task: asyncio.Task[None] | None = None
     failures: int = 0
 
@@ -58,7 +53,7 @@ class ModelWorkers:
         self.policy = policy
         self._observer = observer
         self._workers = [_Worker(spec) for spec in specs]
-        self._queue: deque[_Pending] = deque()
+        self._queue = BatchQueue(policy, name)
         self._ids = itertools.count(1)
         self._timer: asyncio.TimerHandle | None = None
         self._closing = False
@@ -121,9 +116,8 @@ class ModelWorkers:
         while (self._queue or any(w.batches for w in self._workers)) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         running = [pending for w in self._workers for batch in w.batches for pending in batch]
-        for pending in [*self._queue, *running]:
+        for pending in [*self._queue.drain(), *running]:
             self._fail(pending, Unavailable("server is shutting down"))
-        self._queue.clear()
         for worker in self._workers:
             if worker.reader_task:
                 worker.reader_task.cancel()
@@ -150,12 +144,10 @@ class ModelWorkers:
             raise Unavailable("server is shutting down")
         if not self.ready:
             raise Unavailable(f"model {self.name!r} is not ready", retry_after=1.0)
-        if len(self._queue) >= self.policy.max_queue:
-            raise Busy(f"model {self.name!r} queue is full ({self.policy.max_queue})", retry_after=0.1)
         job.id = next(self._ids)
         job.enqueued = time.monotonic()
-        pending = _Pending(job, asyncio.get_running_loop().create_future())
-        self._queue.append(pending)
+        pending = Pending(job, asyncio.get_running_loop().create_future())
+        self._queue.admit(pending)
         self._dispatch()
         timeout = job.deadline - time.monotonic()
         try:
@@ -164,14 +156,6 @@ class ModelWorkers:
             raise DeadlineExceeded(f"request deadline exceeded ({job.deadline - job.enqueued:.3f} s)") from None
         finally:  # no-op once answered; else nobody waits any more (deadline, caller cancelled): skip it if queued
             pending.future.cancel()
-
-    def _take_batch(self) -> list[_Pending]:
-        batch: list[_Pending] = []
-        while self._queue and len(batch) < self.policy.batch_size:
-            pending = self._queue.popleft()
-            if not pending.future.done():
-                batch.append(pending)
-        return batch
 
     def _dispatch(self) -> None:
         """Send queued jobs to the least-loaded worker with room. An idle worker holds a short batch
@@ -184,11 +168,11 @@ class ModelWorkers:
             if not ready:
                 return
             worker = min(ready, key=lambda w: len(w.batches))
-            wait = self.policy.batch_timeout_s - (time.monotonic() - self._queue[0].job.enqueued)
-            if not worker.batches and len(self._queue) < self.policy.batch_size and wait > 0:
+            wait = self._queue.hold_s(time.monotonic(), worker_idle=not worker.batches)
+            if wait > 0:
                 self._timer = asyncio.get_running_loop().call_later(wait, self._dispatch)
                 return
-            batch = self._take_batch()
+            batch = self._queue.take()
             if not batch:
                 return
             worker.batches.append(batch)
@@ -230,7 +214,7 @@ class ModelWorkers:
             await asyncio.sleep(delay)
 
     @staticmethod
-    def _fail(pending: _Pending, error: ServingError) -> None:
+    def _fail(pending: Pending, error: ServingError) -> None:
         if not pending.future.done():
             pending.future.set_exception(error)
 

@@ -1,0 +1,61 @@
+"""Dynamic batching decisions for one model, apart from the processes: a bounded queue of waiting jobs, which
+of them form the next batch, and how long an idle worker holds a short batch open."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+
+from server.errors import Busy
+from server.jobs import Job, Result
+from server.settings import BatchPolicy
+
+
+@dataclass
+class Pending:
+    """A queued job and the future its caller awaits (cancelled when the caller stops waiting)."""
+
+    job: Job
+    future: asyncio.Future[Result]
+
+
+class BatchQueue:
+    """The jobs waiting for a worker, oldest first, within `policy.max_queue`."""
+
+    def __init__(self, policy: BatchPolicy, model: str) -> None:
+        self.policy = policy
+        self.model = model
+        self._items: deque[Pending] = deque()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def admit(self, pending: Pending) -> None:
+        """Queue `pending`; Busy (with a Retry-After hint) when the queue is full."""
+        if len(self._items) >= self.policy.max_queue:
+            raise Busy(f"model {self.model!r} queue is full ({self.policy.max_queue})", retry_after=0.1)
+        self._items.append(pending)
+
+    def hold_s(self, now: float, worker_idle: bool) -> float:
+        """How long to keep the next batch open before sending it (0: send now). Only an idle worker waits, only
+        while the batch is short of batch_size, and at most batch_timeout after its oldest job arrived; a busy
+        worker takes what is there, so it never waits on the front."""
+        if not self._items or not worker_idle or len(self._items) >= self.policy.batch_size:
+            return 0.0
+        return max(0.0, self.policy.batch_timeout_s - (now - self._items[0].job.enqueued))
+
+    def take(self) -> list[Pending]:
+        """Up to batch_size jobs, oldest first, skipping those whose caller no longer waits."""
+        batch: list[Pending] = []
+        while self._items and len(batch) < self.policy.batch_size:
+            pending = self._items.popleft()
+            if not pending.future.done():
+                batch.append(pending)
+        return batch
+
+    def drain(self) -> list[Pending]:
+        """Every queued job, removed from the queue."""
+        items = list(self._items)
+        self._items.clear()
+        return items
