@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
+from image_samples import NOISE, RED, RNG, decode_unchanged
 
 from segcore.images import (
     cutout,
@@ -17,16 +17,6 @@ from segcore.images import (
     sniff_format,
 )
 from segcore.palette import palette
-
-RNG = np.random.default_rng(0)
-NOISE = RNG.integers(0, 256, (37, 53, 3), dtype=np.uint8)  # odd sizes catch stride and row-padding bugs
-RED = np.zeros((16, 24, 3), np.uint8)
-RED[:, :, 2] = 255
-
-
-def decode_unchanged(data: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-
 
 # -- encoders --------------------------------------------------------------------------------------------------------
 

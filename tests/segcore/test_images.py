@@ -11,6 +11,7 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from image_samples import NOISE, RED, RNG
 from PIL import Image
 
 from segcore.images import (
@@ -23,10 +24,6 @@ from segcore.images import (
     sniff_format,
 )
 
-RNG = np.random.default_rng(0)
-NOISE = RNG.integers(0, 256, (37, 53, 3), dtype=np.uint8)  # odd sizes catch stride and row-padding bugs
-RED = np.zeros((16, 24, 3), np.uint8)
-RED[:, :, 2] = 255
 DEFAULT_LIMITS = ImageLimits()
 
 
@@ -58,10 +55,6 @@ LOSSLESS = {
     "WEBP": lambda a: cv2_bytes(".webp", a, (cv2.IMWRITE_WEBP_QUALITY, 101)),  # > 100: lossless (VP8L)
 }
 ENCODERS = {"JPEG": lambda a: cv2_bytes(".jpg", a, (cv2.IMWRITE_JPEG_QUALITY, 95)), **LOSSLESS}
-
-
-def decode_unchanged(data: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
 
 
 def expect_error(data: bytes, kind: type[ImageError], *fragments: str,
