@@ -10,6 +10,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from segcore.allocator import tune_malloc
 from segcore.defaults import DEFAULT_MODEL, DEFAULT_PORT
@@ -133,6 +134,12 @@ def _has_avx() -> bool:
         return True
 
 
+def _refuse(message: str) -> NoReturn:
+    """A model that cannot be served as asked: one line and exit 2, like a flag error but without the usage."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ServerSettings:
     """Validate the flags against each other and resolve the models."""
     for flag in ("thread", "batch_size", "max_queue", "cpu_threads", "port", "max_body_size", "max_image_pixels"):
@@ -143,7 +150,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     try:
         specs = [repo.resolve(ref) for ref in args.model]
     except (KeyError, FileNotFoundError, ValueError) as exc:
-        parser.error(str(exc).strip("'\""))
+        _refuse(str(exc).strip("'\""))
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         parser.error(f"two --model entries have the same name: {names}")
@@ -157,9 +164,9 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         try:
             engine = resolve_engine_name(spec.config, args.engine)
         except ValueError as exc:
-            parser.error(f"model {spec.name!r}: {exc}")
+            _refuse(str(exc) if spec.name in str(exc) else f"model {spec.name!r}: {exc}")
         if engine == "paddle" and importlib.util.find_spec("paddle") is None:
-            parser.error(f"model {spec.name!r} runs on Paddle Inference: {PADDLE_MISSING}")
+            _refuse(f"model {spec.name!r} runs on Paddle Inference: {PADDLE_MISSING}")
         use_mkldnn = not args.no_mkl and (args.use_mkl or _has_avx())
         options = EngineOptions(
             cpu_threads=args.cpu_threads,

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from segcore.engines import resolve_engine_name
+from segcore.engines import choose_engine
 from segcore.repository import ModelSpec
 from server.errors import InvalidInput, NotFound, ServingError, Unavailable
 from server.jobs import PLAIN, Job, JobKind, Result, Transport
@@ -37,7 +37,8 @@ class DataPlane:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.specs: dict[str, ModelSpec] = {m.spec.name: m.spec for m in settings.models}
-        self.engines = {m.spec.name: resolve_engine_name(m.spec.config, m.engine) for m in settings.models}
+        self.choices = {m.spec.name: choose_engine(m.spec.config, m.engine) for m in settings.models}
+        self.engines = {name: choice.name for name, choice in self.choices.items()}
         self.pools = {
             m.spec.name: ModelWorkers(
                 m.spec.name, worker_specs(m, settings.limits, settings.max_body_size), m.batch, self.metrics
@@ -53,7 +54,8 @@ class DataPlane:
         """Start every model's workers; returns once all are loaded and warmed up."""
         for name, pool in self.pools.items():
             await pool.start()
-            log.info("model %s ready on %s: %s", name, self.engines[name], pool.describe())
+            choice = self.choices[name]
+            log.info("model %s ready on %s (%s): %s", name, choice.name, choice.reason, pool.describe())
 
     async def stop(self) -> None:
         """Drain: refuse new work, finish what is queued or running (bounded), stop the workers."""

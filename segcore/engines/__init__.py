@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from segcore.engines.base import Engine, EngineOptions
@@ -10,8 +11,17 @@ from segcore.modelconfig import ModelConfig
 ENGINE_NAMES = ("auto", "paddle", "onnxruntime")
 
 
-def resolve_engine_name(config: ModelConfig | None, requested: str) -> str:
-    """'auto' means ONNX Runtime when the model has a verified ONNX copy, else Paddle Inference.
+@dataclass(frozen=True)
+class EngineChoice:
+    """The engine a model runs on, and why (for the server's log)."""
+
+    name: str
+    reason: str
+
+
+def choose_engine(config: ModelConfig | None, requested: str) -> EngineChoice:
+    """'auto' means ONNX Runtime when the model has a verified ONNX copy, else Paddle Inference. ValueError, in one
+    line, for an unknown engine or ONNX Runtime asked for a model without an ONNX copy.
 
     `config` is None for a plain Paddle Serving dir (no segserving.yaml), which only Paddle Inference runs.
     """
@@ -20,12 +30,21 @@ def resolve_engine_name(config: ModelConfig | None, requested: str) -> str:
     if config is None:
         if requested == "onnxruntime":
             raise ValueError("a plain Paddle Serving dir has no ONNX copy; convert it with python -m convert")
-        return "paddle"
+        return EngineChoice("paddle", "a plain Paddle Serving dir (no segserving.yaml) runs on Paddle Inference")
     if requested == "auto":
-        return "onnxruntime" if config.onnx is not None and config.onnx.check.passed else "paddle"
+        if config.onnx is None:
+            return EngineChoice("paddle", "auto: the model has no ONNX copy")
+        if not config.onnx.check.passed:
+            return EngineChoice("paddle", "auto: its ONNX copy did not pass verification against Paddle")
+        return EngineChoice("onnxruntime", "auto: the model has an ONNX copy verified against Paddle")
     if requested == "onnxruntime" and config.onnx is None:
         raise ValueError(f"model {config.name!r} has no ONNX copy; convert it with --onnx or use --engine paddle")
-    return requested
+    return EngineChoice(requested, "--engine " + requested)
+
+
+def resolve_engine_name(config: ModelConfig | None, requested: str) -> str:
+    """The name of choose_engine's choice."""
+    return choose_engine(config, requested).name
 
 
 def create_engine(server_dir: Path, config: ModelConfig, engine: str, options: EngineOptions) -> Engine:
@@ -41,4 +60,12 @@ def create_engine(server_dir: Path, config: ModelConfig, engine: str, options: E
     return PaddleEngine(server_dir / config.files.model_file, server_dir / config.files.params_file, options)
 
 
-__all__ = ["ENGINE_NAMES", "Engine", "EngineOptions", "create_engine", "resolve_engine_name"]
+__all__ = [
+    "ENGINE_NAMES",
+    "Engine",
+    "EngineChoice",
+    "EngineOptions",
+    "choose_engine",
+    "create_engine",
+    "resolve_engine_name",
+]

@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-from helpers import child_env
+from helpers import child_env, run_convert
 from servers import free_port, start_server
 
 from segcore.proto.general_model_service_pb2 import Request, Response, Tensor
@@ -77,7 +77,6 @@ def test_help_documents_every_flag() -> None:
         pytest.param(["--precision", "fp16"], ["--precision fp16/int8 needs --use_trt"], id="fp16-without-trt"),
         pytest.param(["--gpu_ids", "-1,0"], ["--gpu_ids", "'-1,0' mixes -1 (CPU) with GPU ids"], id="cpu-and-gpu"),
         pytest.param(["--gpu_ids", "0,a"], ["'0,a' is not a comma-separated list of integers"], id="gpu-not-int"),
-        pytest.param(["--model", "nosuch"], ["no model 'nosuch'", "available: portrait"], id="unknown-model"),
         pytest.param(["--model", "portrait", "portrait"], ["same name"], id="same-model-twice"),
         pytest.param(["--thread", "0"], ["--thread must be positive"], id="thread-0"),
         pytest.param(["--batch_size", "0"], ["--batch_size must be positive"], id="batch-0"),
@@ -93,6 +92,24 @@ def test_invalid_flags_exit_nonzero_with_a_message(args: list[str], words: list[
     for word in words:
         assert word in result.stderr, result.stderr
     assert "Uvicorn running" not in result.stderr + result.stdout
+
+
+def test_a_model_that_cannot_be_served_as_asked_is_one_line(build_model: Callable[[str], Path],
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    entry = tmp_path / "no_onnx"
+    proc = run_convert("--dirname", build_model("pir_softmax"), "--serving_server", entry / "serving_server",
+                       "--serving_client", entry / "serving_client", "--no-onnx")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    cases = [
+        (["--model", "nosuch"], ["no model 'nosuch'", "available: portrait"]),
+        (["--engine", "onnxruntime", "--model", str(entry)], ["'no_onnx' has no ONNX copy", "--engine paddle"]),
+    ]
+    for args, words in cases:
+        result = start_cli(*args)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert all(word in lines[0] for word in words), lines[0]
 
 
 # ----- flags -> settings (in process) -----
@@ -182,6 +199,9 @@ def test_two_models_are_served_by_name(tmp_path: Path, softmax_model: Path) -> N
         assert set(by_name) == {"portrait", "pir_softmax"}
         assert (by_name["portrait"]["output_op"], by_name["pir_softmax"]["output_op"]) == ("sigmoid", "softmax")
         assert all(m["ready"] and len(m["workers"]) == 1 for m in by_name.values())
+        assert "model portrait ready on onnxruntime (auto: the model has an ONNX copy verified against Paddle)" in (
+            server.log()
+        )
         pids = {m["workers"][0]["pid"] for m in by_name.values()}
         assert len(pids) == 2, "each model has its own worker process"
 
