@@ -96,6 +96,8 @@ def test_failed_conversion_keeps_previous_output_and_success_replaces_it(
         ("missing_params", ("no params file",)),
         ("unknown_transform", ("unknown transform type 'RandomBlur'",)),
         ("bad_yaml", ("cannot read deploy.yaml",)),
+        ("empty_yaml", ("not a PaddleSeg deploy.yaml", "no top-level 'Deploy:'")),
+        ("transforms_not_a_list", ("Deploy.transforms must be a list",)),
         ("alias_count", ("--fetch_alias_names has 2 names but the model has 1 fetch vars",)),
     ],
 )
@@ -121,6 +123,10 @@ def test_bad_inputs_give_one_clear_error(
         (export / "deploy.yaml").write_text("Deploy:\n  transforms:\n  - type: RandomBlur\n")
     elif breakage == "bad_yaml":
         (export / "deploy.yaml").write_text("Deploy: [unclosed\n")
+    elif breakage == "empty_yaml":
+        (export / "deploy.yaml").write_text("")
+    elif breakage == "transforms_not_a_list":
+        (export / "deploy.yaml").write_text("Deploy:\n  model: model.json\n  transforms: 5\n")
     elif breakage == "alias_count":
         extra += ["--fetch_alias_names", "a,b"]
     out = tmp_path / "out"
