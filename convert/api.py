@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import yaml
 from pydantic import ValidationError
 
 from convert.legacy_resave import MODEL_NAME, PARAMS_NAME, resave_combined
@@ -85,12 +86,10 @@ def convert_model(opts: ConvertOptions) -> ConvertResult:
             },
         )
         if opts.onnx:
-            config = config.model_copy(update={"onnx": _onnx_copy(server_tmp, files, engine, feeds, outputs, opts)})
+            config = _with_onnx(config, server_tmp, files, engine, feeds, outputs, opts)
         config.save(server_tmp)
         if deploy is not None:
-            for name in DEPLOY_NAMES:
-                if (dirname / name).is_file():
-                    shutil.copy2(dirname / name, server_tmp / name)
+            _copy_deploy(dirname, server_tmp, files)
         write_conf(conf, server_tmp, client=False)
         write_conf(conf, client_tmp, client=True)
     if config.preprocess is None:
@@ -106,6 +105,16 @@ def _read_deploy(dirname: Path) -> DeployInfo | None:
             except ValueError as exc:
                 raise ConvertError(str(exc)) from exc
     return None
+
+
+def _copy_deploy(dirname: Path, server_dir: Path, files: ModelFiles) -> None:
+    """Copy deploy.yaml naming the files as they are in serving_server/ (PaddleSeg on Paddle 3 writes
+    model.pdmodel for a model.json program; a serving dir may have renamed them)."""
+    for name in DEPLOY_NAMES:
+        if (dirname / name).is_file():
+            doc = yaml.safe_load((dirname / name).read_text(encoding="utf-8"))
+            doc["Deploy"].update(model=files.model_file, params=files.params_file)
+            (server_dir / name).write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 
 def _default_name(opts: ConvertOptions) -> str:
@@ -181,6 +190,12 @@ def _postprocess(deploy: DeployInfo | None, output_name: str, output: np.ndarray
     if deploy is None:
         return None
     op = deploy.output_op or _infer_output_op(output)
+    labels_ok = op == "argmax" and (output.ndim == 3 or (output.ndim == 4 and output.shape[1] == 1))
+    if not labels_ok and not (op != "argmax" and output.ndim == 4):
+        want = "N x H x W labels" if op == "argmax" else "N x C x H x W class maps"
+        raise ConvertError(
+            f"not a segmentation model: its output has shape {list(output.shape)} where output_op {op} needs {want}"
+        )
     num_classes = None
     if op != "argmax" and output.ndim == 4:
         num_classes = 2 if output.shape[1] == 1 else int(output.shape[1])
@@ -204,7 +219,10 @@ def _infer_output_op(output: np.ndarray) -> str:
     if output.ndim == 3 and np.issubdtype(output.dtype, np.integer):
         return "argmax"
     if output.ndim != 4:
-        raise ConvertError(f"cannot tell what the model outputs: shape {list(output.shape)}, dtype {output.dtype}")
+        raise ConvertError(
+            f"not a segmentation model: its output has shape {list(output.shape)} ({output.dtype}), neither "
+            "N x H x W labels nor N x C x H x W class maps"
+        )
     in_unit = float(output.min()) >= 0.0 and float(output.max()) <= 1.0
     if output.shape[1] == 1:
         return "sigmoid" if in_unit else "none"
@@ -213,23 +231,34 @@ def _infer_output_op(output: np.ndarray) -> str:
 
 def _onnx_copy(server_dir: Path, files: ModelFiles, engine: Engine, feeds: dict[str, np.ndarray],
                outputs: dict[str, np.ndarray], opts: ConvertOptions) -> OnnxInfo:  # fmt: skip
+    """Export and verify model.onnx; ConvertError (the reason, one line) when no verified copy can be made."""
     try:
         from convert.onnx_export import export_onnx, verify_onnx
     except ImportError as exc:
-        raise ConvertError(
-            f"--onnx needs paddle2onnx, onnx and onnxruntime ({exc}); pip install '.[convert]' or use --no-onnx"
-        ) from exc
+        raise ConvertError(f"the ONNX export needs paddle2onnx and onnx ({exc}); pip install '.[convert]'") from exc
     exported = export_onnx(server_dir / files.model_file, server_dir / files.params_file, server_dir / ONNX_NAME)
     info = verify_onnx(
         outputs, feeds, exported.path, engine.input_names, engine.output_names, exported, opts.onnx_tolerance
     )
     if not info.check.passed:
         raise ConvertError(
-            f"ONNX copy does not match Paddle on a sample input {info.check.sample_shape}: label agreement "
-            f"{info.check.label_agreement}, max abs diff {info.check.max_abs_diff} (tolerance {info.check.tolerance}); "
-            "convert with --no-onnx to serve on Paddle Inference"
+            f"the ONNX copy does not match Paddle on a sample input {info.check.sample_shape}: label agreement "
+            f"{info.check.label_agreement}, max abs diff {info.check.max_abs_diff} (tolerance {info.check.tolerance})"
         )
     return info
+
+
+def _with_onnx(
+    config: ModelConfig, server_dir: Path, files: ModelFiles, engine: Engine,
+    feeds: dict[str, np.ndarray], outputs: dict[str, np.ndarray], opts: ConvertOptions,
+) -> ModelConfig:  # fmt: skip
+    """The config with its verified ONNX copy, or with the reason there is none (the model serves on Paddle)."""
+    try:
+        return config.model_copy(update={"onnx": _onnx_copy(server_dir, files, engine, feeds, outputs, opts)})
+    except ConvertError as exc:
+        (server_dir / ONNX_NAME).unlink(missing_ok=True)
+        log.warning("no ONNX copy: %s; the model serves on Paddle Inference", exc)
+        return config.model_copy(update={"onnx_missing": str(exc)})
 
 
 def _paddle_version() -> str:

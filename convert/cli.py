@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     check = result.config.onnx.check if result.config.onnx else None
-    onnx_note = f", ONNX verified on {check.sample_shape}" if check else ", no ONNX copy"
+    onnx_note = f", ONNX verified on {check.sample_shape}" if check else ", no ONNX copy (serves on Paddle Inference)"
     feeds = ", ".join(f"{v.alias}({v.name})" for v in result.conf.feeds)
     fetches = ", ".join(f"{v.alias}({v.name})" for v in result.conf.fetches)
     print(f"converted {result.config.name!r}: feeds [{feeds}] fetches [{fetches}]{onnx_note}")

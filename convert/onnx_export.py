@@ -15,15 +15,20 @@ import numpy as np
 
 from convert.child import run_module
 from convert.loader import ConvertError
+from convert.onnx_rewrite import rewrite_adaptive_pools
 from segcore.engines.base import EngineOptions
 from segcore.modelconfig import OnnxCheck, OnnxInfo
 
 DEFAULT_OPSET = 13
 PROB_TOLERANCE = 1e-4
+# Argmax outputs of random or weakly trained nets have near-ties that float rounding flips (1 pixel in 500k
+# seen); anything beyond 1 in 10,000 is a wrong graph, not rounding.
+LABEL_AGREEMENT = 0.9999
+REWRITE_MARK = "segserving-rewrite: "
 _ADAPTIVE_HINT = (
-    "the model uses adaptive pooling (e.g. PP-LiteSeg), which ONNX export supports only with a static input "
-    "height and width: re-export it with PaddleSeg's `tools/export.py --input_shape 1 3 H W` and convert that, "
-    "or convert with --no-onnx to serve it on Paddle Inference"
+    "the model uses adaptive pooling on a dynamic input height and width, which paddle2onnx exports only from "
+    "a static shape (SegServing rewrites it in PIR model.json programs, not in legacy ones): re-export it with "
+    "PaddleSeg's `tools/export.py --input_shape 1 3 H W` for an ONNX copy"
 )
 
 
@@ -33,6 +38,7 @@ class ExportResult:
     opset: int
     input_names: list[str]
     output_names: list[str]
+    rewrites: list[str]
 
 
 def export_onnx(program: Path, params: Path, out_file: Path, opset: int = DEFAULT_OPSET) -> ExportResult:
@@ -55,6 +61,7 @@ def export_onnx(program: Path, params: Path, out_file: Path, opset: int = DEFAUL
     model = onnx.load(str(out_file), load_external_data=False)
     initializers = {i.name for i in model.graph.initializer}
     return ExportResult(
+        rewrites=[line.split(REWRITE_MARK, 1)[1] for line in proc.stdout.splitlines() if REWRITE_MARK in line],
         path=out_file,
         opset=max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=opset),
         input_names=[i.name for i in model.graph.input if i.name not in initializers],
@@ -71,8 +78,8 @@ def verify_onnx(
     exported: ExportResult,
     tolerance: float = PROB_TOLERANCE,
 ) -> OnnxInfo:
-    """Compare ONNX Runtime with Paddle's outputs on the same feeds; labels must agree 100%,
-    float outputs within `tolerance`. Returns the OnnxInfo to record (check.passed tells the verdict)."""
+    """Compare ONNX Runtime with Paddle's outputs on the same feeds; labels must agree on LABEL_AGREEMENT of
+    the pixels, float outputs within `tolerance`. Returns the OnnxInfo to record (check.passed: the verdict)."""
     from segcore.engines.onnx_runtime import OnnxRuntimeEngine
 
     if len(exported.input_names) != len(paddle_input_names) or len(exported.output_names) != len(paddle_output_names):
@@ -85,6 +92,7 @@ def verify_onnx(
         opset=exported.opset,
         input_names=paddle_input_names,
         output_names=paddle_output_names,
+        rewrites=exported.rewrites,
         check=OnnxCheck(passed=False, sample_shape=list(next(iter(feeds.values())).shape), tolerance=tolerance),
     )
     try:
@@ -103,7 +111,7 @@ def verify_onnx(
         else:
             value = float(np.max(np.abs(ref.astype(np.float64) - got.astype(np.float64)))) if ref.size else 0.0
             max_diff = value if max_diff is None else max(max_diff, value)
-    passed = (agreement is None or agreement == 1.0) and (max_diff is None or max_diff <= tolerance)
+    passed = (agreement is None or agreement >= LABEL_AGREEMENT) and (max_diff is None or max_diff <= tolerance)
     check = info.check.model_copy(update={"passed": passed, "label_agreement": agreement, "max_abs_diff": max_diff})
     return info.model_copy(update={"check": check})
 
@@ -111,16 +119,24 @@ def verify_onnx(
 def _main(program: str, params: str, out_file: str, opset: str) -> None:
     import paddle2onnx
 
-    paddle2onnx.export(
-        program,
-        params,
-        save_file=out_file,
-        opset_version=int(opset),
-        auto_upgrade_opset=True,
-        enable_onnx_checker=True,
-        enable_optimize=True,
-        optimize_tool="None",
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        if program.endswith(".json"):
+            rewritten = Path(tmp) / "model.json"
+            count = rewrite_adaptive_pools(Path(program), rewritten)
+            if count:
+                (Path(tmp) / "model.pdiparams").symlink_to(Path(params).resolve())
+                program, params = str(rewritten), str(Path(tmp) / "model.pdiparams")
+                print(f"{REWRITE_MARK}{count} adaptive pooling ops on a dynamic H, W exported as slices", flush=True)
+        paddle2onnx.export(
+            program,
+            params,
+            save_file=out_file,
+            opset_version=int(opset),
+            auto_upgrade_opset=True,
+            enable_onnx_checker=True,
+            enable_optimize=True,
+            optimize_tool="None",
+        )
 
 
 if __name__ == "__main__":

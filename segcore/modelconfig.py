@@ -60,6 +60,7 @@ class OnnxInfo(_Strict):
     input_names: list[str]
     output_names: list[str]
     check: OnnxCheck
+    rewrites: list[str] = Field(default_factory=list)  # program rewrites made so the export could happen
 
 
 class ModelConfig(_Strict):
@@ -74,6 +75,7 @@ class ModelConfig(_Strict):
     preprocess: Preprocess | None = None
     postprocess: Postprocess | None = None
     onnx: OnnxInfo | None = None
+    onnx_missing: str | None = None  # why the converter made no ONNX copy (one line)
     source: dict[str, str] = Field(default_factory=dict)
 
     def save(self, directory: Path) -> Path:

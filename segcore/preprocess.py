@@ -32,7 +32,8 @@ class Preprocessor:
         image = as_bgr(image_bgr)
         if image.shape[0] == 0 or image.shape[1] == 0:
             raise ValueError("image has zero width or height")
-        sample = Sample(image[:, :, ::-1] if self._spec.to_rgb else image)
+        # float32 first, as PaddleSeg reads images (cv2.imread(...).astype("float32")): resizes do not round
+        sample = Sample((image[:, :, ::-1] if self._spec.to_rgb else image).astype(np.float32))
         for transform in self._spec.transforms:
             sample = transform(sample)
         chw = np.ascontiguousarray(sample.image.astype(np.float32, copy=False).transpose(2, 0, 1))

@@ -2,8 +2,9 @@
 
 Each transform is a pydantic model (so a deploy.yaml entry validates with a clear message) and a callable
 on `Sample`. Geometric transforms record what they undid in `Sample.trans_info`, so the result can be
-brought back to the original size (PaddleSeg's reverse transform). Images stay uint8 HWC until `Normalize`,
-which fuses /255, mean and std into one multiply-add.
+brought back to the original size (PaddleSeg's reverse transform). As in PaddleSeg, images are float32 HWC
+from the start (resizing a uint8 image would round every pixel), and sizes are computed with PaddleSeg's
+formulas; `docs/paddleseg-fidelity.md` lists where and why any behaviour differs.
 """
 
 from __future__ import annotations
@@ -110,20 +111,22 @@ def _check_interp(value: str) -> str:
 
 
 class ResizeByShort(_Transform):
-    """Scale so the short side is short_size, lowered so the long side stays <= max_size (stateless)."""
+    """Scale so the short side is short_size; when the long side would pass max_size, short_size is lowered
+    to int(max_size / long * short) first (PaddleSeg's rule, but per image: PaddleSeg keeps it lowered)."""
 
     type: Literal["ResizeByShort"] = "ResizeByShort"
     short_size: int = Field(gt=0)
-    max_size: int = -1
+    max_size: float = 1e10
     interp: str = "LINEAR"
 
     _interp = field_validator("interp")(classmethod(lambda cls, v: _check_interp(v)))
 
     def __call__(self, sample: Sample) -> Sample:
         h, w = sample.image.shape[:2]
-        scale = self.short_size / min(h, w)
-        if self.max_size > 0 and round(max(h, w) * scale) > self.max_size:
-            scale = self.max_size / max(h, w)
+        short = self.short_size
+        if self.max_size > 0 and short / min(h, w) * max(h, w) > self.max_size:
+            short = max(int(self.max_size / max(h, w) * min(h, w)), 1)
+        scale = short / min(h, w)
         return _resize(sample, _scaled(w, scale), _scaled(h, scale), INTERPOLATIONS[self.interp])
 
 
@@ -183,11 +186,28 @@ class Padding(_Transform):
             return sample
         value = self.im_padding_value
         values = [float(value)] * 3 if isinstance(value, (int, float)) else [float(v) for v in value]
-        image = sample.image
-        if image.dtype == np.uint8 and any(v != int(v) for v in values):
-            image = image.astype(np.float32)
-        sample.image = cv2.copyMakeBorder(image, 0, th - h, 0, tw - w, cv2.BORDER_CONSTANT, value=values)
+        sample.image = cv2.copyMakeBorder(sample.image, 0, th - h, 0, tw - w, cv2.BORDER_CONSTANT, value=values)
         return sample
+
+
+class PaddingByAspectRatio(_Transform):
+    """Pad bottom or right to the given width / height ratio (PaddleSeg: int() of the new side)."""
+
+    type: Literal["PaddingByAspectRatio"] = "PaddingByAspectRatio"
+    aspect_ratio: float = Field(default=1.0, gt=0)
+    im_padding_value: float | tuple[float, float, float] = 127.5
+    label_padding_value: int = 255
+
+    def __call__(self, sample: Sample) -> Sample:
+        h, w = sample.image.shape[:2]
+        ratio = w / h
+        if ratio == self.aspect_ratio:
+            return sample
+        if ratio > self.aspect_ratio:
+            h = int(w / self.aspect_ratio)
+        else:
+            w = int(h * self.aspect_ratio)
+        return Padding(target_size=(w, h), im_padding_value=self.im_padding_value)(sample)
 
 
 class Normalize(_Transform):
@@ -210,14 +230,28 @@ class Normalize(_Transform):
         std = np.broadcast_to(np.asarray(self.std, np.float32), (channels,))
         scale = (1.0 / (255.0 * std)).astype(np.float32)
         offset = (mean / std).astype(np.float32)
-        sample.image = sample.image.astype(np.float32) * scale - offset
+        sample.image = sample.image.astype(np.float32, copy=False) * scale - offset
         return sample
 
 
 Transform = Annotated[
-    Resize | ResizeByShort | ResizeByLong | LimitLong | Padding | Normalize, Field(discriminator="type")
+    Resize | ResizeByShort | ResizeByLong | LimitLong | Padding | PaddingByAspectRatio | Normalize,
+    Field(discriminator="type"),
 ]
-TRANSFORM_TYPES = ("Resize", "ResizeByShort", "ResizeByLong", "LimitLong", "Padding", "Normalize")
+TRANSFORM_TYPES = (
+    "Resize", "ResizeByShort", "ResizeByLong", "LimitLong", "Padding", "PaddingByAspectRatio", "Normalize"
+)  # fmt: skip
+# PaddleSeg 2.8's other registered transforms, and why a deploy.yaml cannot use them.
+_TRAINING_ONLY = (
+    "RandomHorizontalFlip", "RandomVerticalFlip", "ResizeRangeScaling", "ResizeStepScaling", "RandomPaddingCrop",
+    "RandomCenterCrop", "RandomNoise", "RandomBlur", "RandomRotation", "RandomScaleAspect", "RandomDistort",
+    "RandomAffine", "GenerateInstanceTargets",
+)  # fmt: skip
+REFUSED = {name: "a random training-time augmentation; remove it from Deploy.transforms" for name in _TRAINING_ONLY}
+REFUSED["ScalePadding"] = (
+    "it pads to a centred square without recording it, so no mask can be mapped back to the image (PaddleSeg's "
+    "own reverse transform cannot either); use Padding or PaddingByAspectRatio"
+)
 _ADAPTER: TypeAdapter[Transform] = TypeAdapter(Transform)
 
 
@@ -225,6 +259,8 @@ def parse_transform(spec: dict[str, object]) -> Transform:
     """Validate one deploy.yaml transform entry; ValueError naming the problem if it is not usable."""
     if not isinstance(spec, dict) or "type" not in spec:
         raise ValueError(f"transform entry must be a mapping with a 'type', got {spec!r}")
+    if spec["type"] in REFUSED:
+        raise ValueError(f"transform {spec['type']} is not supported: {REFUSED[spec['type']]}")
     if spec["type"] not in TRANSFORM_TYPES:
         raise ValueError(f"unknown transform type {spec['type']!r}; supported: {', '.join(TRANSFORM_TYPES)}")
     return _ADAPTER.validate_python(spec)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-LEGACY_KINDS = ("legacy_multi", "fluid")
-KINDS = ("pir_interp", "pir_softmax", "adaptive", "adaptive_static", *LEGACY_KINDS)
+LEGACY_KINDS = ("legacy_multi", "fluid", "legacy_adaptive")
+KINDS = ("pir_interp", "pir_softmax", "adaptive", "adaptive_static", "classifier", *LEGACY_KINDS)
 
 
 def _deploy(out: Path, model: str, output_op: str | None, transforms: list[dict], **extra: object) -> None:
@@ -40,6 +40,8 @@ def build_dygraph(kind: str, out: Path) -> None:
 
         def forward(self, x: paddle.Tensor) -> paddle.Tensor:
             y = F.relu(self.stem(x))
+            if kind == "classifier":  # an image classifier: N x classes scores, not a segmentation map
+                return F.softmax(paddle.flatten(F.adaptive_avg_pool2d(self.head(y), 1), 1), axis=1)
             if self.adaptive:
                 y = y + F.interpolate(F.adaptive_avg_pool2d(y, 2), size=paddle.shape(y)[2:], mode="bilinear")
             y = F.interpolate(self.head(y), size=paddle.shape(x)[2:], mode="bilinear", align_corners=False)
@@ -80,6 +82,8 @@ def build_legacy(kind: str, out: Path) -> None:
     with paddle.static.program_guard(main, startup):
         x = paddle.static.data("x", [-1, 3, -1, -1], "float32")
         y = paddle.nn.Conv2D(3, 4, 3, padding=1)(x)
+        if kind == "legacy_adaptive":  # adaptive pooling on a dynamic H, W: no ONNX export from a legacy program
+            y = y + F.interpolate(F.adaptive_avg_pool2d(y, 2), size=paddle.shape(y)[2:], mode="bilinear")
         y = F.interpolate(y, scale_factor=0.5, mode="bilinear")
         y = F.interpolate(y, scale_factor=2.0, mode="bilinear")
         labels = paddle.argmax(y, axis=1)
@@ -88,6 +92,10 @@ def build_legacy(kind: str, out: Path) -> None:
     exe.run(startup)
     if kind == "legacy_multi":
         paddle.static.save_inference_model(str(out / "model"), [x], [probs, labels], exe, program=main)
+        return
+    if kind == "legacy_adaptive":
+        paddle.static.save_inference_model(str(out / "model"), [x], [labels], exe, program=main)
+        _deploy(out, "model.pdmodel", "argmax", [{"type": "Normalize"}])
         return
     program = paddle.static.normalize_program(main, [x], [labels, probs])
     (out / "__model__").write_bytes(program.desc.serialize_to_string())

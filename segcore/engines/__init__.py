@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segcore.engines.base import Engine, EngineOptions
+from segcore.engines.fixed_batch import FixedBatchEngine
 from segcore.modelconfig import ModelConfig
 
 ENGINE_NAMES = ("auto", "paddle", "onnxruntime")
@@ -33,12 +34,14 @@ def choose_engine(config: ModelConfig | None, requested: str) -> EngineChoice:
         return EngineChoice("paddle", "a plain Paddle Serving dir (no segserving.yaml) runs on Paddle Inference")
     if requested == "auto":
         if config.onnx is None:
-            return EngineChoice("paddle", "auto: the model has no ONNX copy")
+            why = f" ({config.onnx_missing})" if config.onnx_missing else ""
+            return EngineChoice("paddle", f"auto: the model has no ONNX copy{why}")
         if not config.onnx.check.passed:
             return EngineChoice("paddle", "auto: its ONNX copy did not pass verification against Paddle")
         return EngineChoice("onnxruntime", "auto: the model has an ONNX copy verified against Paddle")
     if requested == "onnxruntime" and config.onnx is None:
-        raise ValueError(f"model {config.name!r} has no ONNX copy; convert it with --onnx or use --engine paddle")
+        why = f" ({config.onnx_missing})" if config.onnx_missing else " (converted with --no-onnx)"
+        raise ValueError(f"model {config.name!r} has no ONNX copy{why}; use --engine paddle or --engine auto")
     return EngineChoice(requested, "--engine " + requested)
 
 
@@ -48,24 +51,18 @@ def resolve_engine_name(config: ModelConfig | None, requested: str) -> str:
 
 
 def create_engine(server_dir: Path, config: ModelConfig, engine: str, options: EngineOptions) -> Engine:
-    """Load the model in `server_dir` on the named engine ('auto' resolves as in resolve_engine_name)."""
+    """Load the model in `server_dir` on the named engine ('auto' resolves as in resolve_engine_name); an export
+    with a fixed batch dimension takes batches of any size through FixedBatchEngine."""
     name = resolve_engine_name(config, engine)
+    loaded: Engine
     if name == "onnxruntime":
         from segcore.engines.onnx_runtime import OnnxRuntimeEngine
 
         assert config.onnx is not None
-        return OnnxRuntimeEngine(server_dir / config.onnx.file, config.onnx, options)
-    from segcore.engines.paddle_inference import PaddleEngine
+        loaded = OnnxRuntimeEngine(server_dir / config.onnx.file, config.onnx, options)
+    else:
+        from segcore.engines.paddle_inference import PaddleEngine
 
-    return PaddleEngine(server_dir / config.files.model_file, server_dir / config.files.params_file, options)
-
-
-__all__ = [
-    "ENGINE_NAMES",
-    "Engine",
-    "EngineChoice",
-    "EngineOptions",
-    "choose_engine",
-    "create_engine",
-    "resolve_engine_name",
-]
+        loaded = PaddleEngine(server_dir / config.files.model_file, server_dir / config.files.params_file, options)
+    batch = config.input_shape[0] if config.input_shape else None
+    return FixedBatchEngine(loaded, batch) if batch else loaded

@@ -164,7 +164,7 @@ class JobHandler:
         if self.input_shape is None or len(feeds) != 1:
             return
         array = next(iter(feeds.values()))
-        dims = self.input_shape
+        dims = [None, *self.input_shape[1:]]  # any batch: a fixed-batch export runs it in pieces
         if array.ndim != len(dims) or any(d is not None and d != a for d, a in zip(dims, array.shape, strict=False)):
             raise InvalidInput(f"input shape {list(array.shape)} does not fit the model input "
                                     "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]")  # fmt: skip

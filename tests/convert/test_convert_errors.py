@@ -46,26 +46,52 @@ def test_help_documents_every_flag() -> None:
         assert flag in text
 
 
-def test_adaptive_pooling_fails_with_a_fix_and_writes_nothing(
+def test_adaptive_pooling_on_a_dynamic_shape_gets_a_verified_onnx_copy(
     build_model: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
-    proc = convert_into(out, build_model("adaptive"))
-    assert_one_error_line(proc, "adaptive pooling", "--input_shape", "--no-onnx")
-    assert not (out / "serving_server").exists() and not (out / "serving_client").exists()
-    assert leftovers(out) == []
+    """paddle2onnx refuses adaptive pooling on a dynamic H, W; the PIR rewrite makes it exportable."""
+    import onnxruntime as ort
+
+    proc = convert_into(tmp_path / "dyn", build_model("adaptive"))
+    assert proc.returncode == 0, proc.stderr
+    server = tmp_path / "dyn" / "serving_server"
+    config = ModelConfig.load(server)
+    assert config.onnx is not None and config.onnx.check.passed, config
+    assert any("adaptive pooling" in note for note in config.onnx.rewrites)
+    session = ort.InferenceSession(str(server / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [d if isinstance(d, int) else None for d in session.get_inputs()[0].shape[2:]] == [None, None]
+    engine = PaddleEngine(server / config.files.model_file, server / config.files.params_file, EngineOptions())
+    for h, w in ((40, 56), (67, 33)):  # sizes that do not divide into the 2x2 bins evenly, too
+        x = np.random.default_rng(h).uniform(-1, 1, (1, 3, h, w)).astype(np.float32)
+        expected = engine.run({"x": x})[engine.output_names[0]]
+        assert np.array_equal(session.run(None, {"x": x})[0], expected)
 
 
-def test_adaptive_pooling_converts_without_onnx_and_with_static_shape(
+def test_no_onnx_copy_is_one_warning_and_the_model_still_converts(
     build_model: Callable[[str], Path], tmp_path: Path
 ) -> None:
+    """A legacy program with adaptive pooling on a dynamic shape cannot be exported: say why, keep the model."""
+    proc = convert_into(tmp_path / "out", build_model("legacy_adaptive"))
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "no ONNX copy" in line]
+    assert len(warnings) == 1 and "adaptive pooling" in warnings[0] and "--input_shape" in warnings[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "no ONNX copy (serves on Paddle Inference)" in proc.stdout
+    server = tmp_path / "out" / "serving_server"
+    config = ModelConfig.load(server)
+    assert config.onnx is None and "adaptive pooling" in (config.onnx_missing or "")
+    assert not (server / "model.onnx").exists()
+
+
+def test_static_shape_adaptive_export_and_no_onnx_flag(build_model: Callable[[str], Path], tmp_path: Path) -> None:
     proc = convert_into(tmp_path / "dyn", build_model("adaptive"), "--no-onnx")
     assert proc.returncode == 0, proc.stderr
-    assert ModelConfig.load(tmp_path / "dyn" / "serving_server").onnx is None
+    config = ModelConfig.load(tmp_path / "dyn" / "serving_server")
+    assert config.onnx is None and config.onnx_missing is None
     proc = convert_into(tmp_path / "static", build_model("adaptive_static"))
     assert proc.returncode == 0, proc.stderr
     config = ModelConfig.load(tmp_path / "static" / "serving_server")
-    assert config.onnx.check.passed and config.input_shape == [None, 3, 64, 64]
+    assert config.onnx.check.passed and config.input_shape == [None, 3, 64, 64] and config.onnx.rewrites == []
 
 
 def test_failed_conversion_keeps_previous_output_and_success_replaces_it(
@@ -74,7 +100,10 @@ def test_failed_conversion_keeps_previous_output_and_success_replaces_it(
     out = tmp_path / "out"
     (out / "serving_server").mkdir(parents=True)
     (out / "serving_server" / "previous.txt").write_text("old")
-    proc = convert_into(out, build_model("adaptive"))
+    broken = tmp_path / "broken"
+    shutil.copytree(build_model("pir_interp"), broken)
+    (broken / "model.pdiparams").write_bytes(b"\x00garbage" * 3)
+    proc = convert_into(out, broken)
     assert proc.returncode != 0
     assert (out / "serving_server" / "previous.txt").read_text() == "old"
     assert not (out / "serving_client").exists()
@@ -94,7 +123,9 @@ def test_failed_conversion_keeps_previous_output_and_success_replaces_it(
         ("corrupt_json", ("not a PIR model.json",)),
         ("corrupt_params", ("Paddle Inference cannot run the model",)),
         ("missing_params", ("no params file",)),
-        ("unknown_transform", ("unknown transform type 'RandomBlur'",)),
+        ("unknown_transform", ("unknown transform type 'ResizeToIntMult'",)),
+        ("training_transform", ("transform #0", "RandomBlur is not supported", "training-time augmentation")),
+        ("unseen_padding", ("ScalePadding is not supported", "mapped back")),
         ("bad_yaml", ("cannot read deploy.yaml",)),
         ("empty_yaml", ("not a PaddleSeg deploy.yaml", "no top-level 'Deploy:'")),
         ("transforms_not_a_list", ("Deploy.transforms must be a list",)),
@@ -120,7 +151,11 @@ def test_bad_inputs_give_one_clear_error(
     elif breakage == "missing_params":
         (export / "model.pdiparams").unlink()
     elif breakage == "unknown_transform":
+        (export / "deploy.yaml").write_text("Deploy:\n  transforms:\n  - type: ResizeToIntMult\n")
+    elif breakage == "training_transform":
         (export / "deploy.yaml").write_text("Deploy:\n  transforms:\n  - type: RandomBlur\n")
+    elif breakage == "unseen_padding":
+        (export / "deploy.yaml").write_text("Deploy:\n  transforms:\n  - type: ScalePadding\n")
     elif breakage == "bad_yaml":
         (export / "deploy.yaml").write_text("Deploy: [unclosed\n")
     elif breakage == "empty_yaml":
@@ -135,6 +170,19 @@ def test_bad_inputs_give_one_clear_error(
     assert not (out / "serving_server").exists()
     if out.exists():
         assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("output_op", [None, "argmax", "softmax"])
+def test_a_classifier_is_refused_as_not_a_segmentation_model(
+    build_model: Callable[[str], Path], tmp_path: Path, output_op: str | None
+) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(build_model("classifier"), export)
+    op_line = f"  output_op: {output_op}\n" if output_op else ""
+    (export / "deploy.yaml").write_text(f"Deploy:\n{op_line}  transforms:\n  - type: Normalize\n")
+    out = tmp_path / "out"
+    assert_one_error_line(convert_into(out, export), "not a segmentation model", "[2, 3]")
+    assert not out.exists() or (leftovers(out) == [] and not (out / "serving_server").exists())
 
 
 def test_corrupt_legacy_program_is_named(tmp_path: Path) -> None:
@@ -168,7 +216,7 @@ def test_onnx_check_fails_on_a_diverging_copy(converted: Callable[[str], Path], 
 
     engine = PaddleEngine(server / config.files.model_file, server / config.files.params_file, EngineOptions())
     feeds = {"x": np.random.default_rng(1).uniform(-1, 1, (2, 3, 48, 64)).astype(np.float32)}
-    exported = ExportResult(tampered, config.onnx.opset, config.onnx.input_names, config.onnx.output_names)
+    exported = ExportResult(tampered, config.onnx.opset, config.onnx.input_names, config.onnx.output_names, [])
     args = (engine.run(feeds), feeds)
     good = verify_onnx(*args, server / "model.onnx", engine.input_names, engine.output_names, exported)
     bad = verify_onnx(*args, tampered, engine.input_names, engine.output_names, exported)

@@ -174,8 +174,8 @@ def test_legacy_deploy_rejected_with_reason(tmp_path: Path):
 
 
 def test_unknown_transform_named_with_index(tmp_path: Path):
-    text = "Deploy:\n  transforms:\n  - type: Normalize\n  - type: PaddingByAspectRatio\n    aspect_ratio: 1\n"
-    with pytest.raises(ValueError, match=r"transform #1: unknown transform type 'PaddingByAspectRatio'"):
+    text = "Deploy:\n  transforms:\n  - type: Normalize\n  - type: ResizeToIntMult\n    mult_int: 32\n"
+    with pytest.raises(ValueError, match=r"transform #1: unknown transform type 'ResizeToIntMult'"):
         read_deploy_yaml(_write(tmp_path, text))
 
 

