@@ -37,11 +37,23 @@ class InvalidOutput(ValueError):
     """The model produced an output whose shape does not fit its declared output op."""
 
 
+def _nearest_index(out_len: int, in_len: int) -> np.ndarray:
+    """Paddle's nearest interpolation (align_corners=False): source index int(float32(in / out) * i). OpenCV's
+    INTER_NEAREST computes it in double and picks another row or column in about 1 resize of 8."""
+    if out_len <= 1:
+        return np.zeros(out_len, np.intp)
+    ratio = np.float32(in_len) / np.float32(out_len)
+    return np.minimum((ratio * np.arange(out_len, dtype=np.float32)).astype(np.intp), in_len - 1)
+
+
 def reverse_transform(array: np.ndarray, trans_info: TransInfo, interpolation: int) -> np.ndarray:
-    """Undo the recorded resizes and paddings of an H x W or H x W x C array, last step first."""
+    """Undo the recorded resizes and paddings of an H x W or H x W x C array, last step first, as PaddleSeg's
+    reverse_transform does (nearest: Paddle's index rule; bilinear: half-pixel centres, which OpenCV shares)."""
     for op, (h, w) in reversed(trans_info):
         if op == "padding":
             array = array[:h, :w]
+        elif array.shape[:2] != (h, w) and interpolation == cv2.INTER_NEAREST:
+            array = array[_nearest_index(h, array.shape[0])][:, _nearest_index(w, array.shape[1])]
         elif array.shape[:2] != (h, w):
             array = cv2.resize(array, (w, h), interpolation=interpolation)
     return array

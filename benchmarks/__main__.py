@@ -1,0 +1,28 @@
+"""`python -m benchmarks COMMAND [args]`: one entry point for the benchmark and report tools."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "parity": ("benchmarks.fidelity", "PaddleSeg fidelity: labels vs PaddleSeg's pipeline, per export and engine"),
+    "run": ("benchmarks.run", "server vs in-process limit vs peers: throughput and latency"),
+    "evaluate": ("benchmarks.evaluate", "accuracy (mIoU) of a served model on a labelled set"),
+    "gpu": ("benchmarks.gpu", "GPU: dynamic batching, Paddle vs ONNX Runtime vs TensorRT"),
+    "models": ("benchmarks.models", "build random-weight benchmark models"),
+    "exports": ("benchmarks.paddleseg_exports", "build the PaddleSeg exports the fidelity tests use"),
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in COMMANDS:
+        listing = "\n".join(f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items())
+        print(f"usage: python -m benchmarks COMMAND [args]\n\ncommands:\n{listing}", file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
