@@ -112,6 +112,22 @@ def test_a_model_that_cannot_be_served_as_asked_is_one_line(build_model: Callabl
         assert all(word in lines[0] for word in words), lines[0]
 
 
+def test_a_model_without_onnx_says_why_at_start(build_model: Callable[[str], Path], tmp_path: Path) -> None:
+    """The converter's reason (legacy adaptive pooling) reaches the --engine onnxruntime refusal and the auto log."""
+    entry = tmp_path / "legacy_adaptive"
+    proc = run_convert("--dirname", build_model("legacy_adaptive"), "--serving_server", entry / "serving_server",
+                       "--serving_client", entry / "serving_client")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = start_cli("--engine", "onnxruntime", "--model", str(entry))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "'legacy_adaptive' has no ONNX copy (" in lines[0] and "adaptive pooling" in lines[0], lines[0]
+    with start_server(tmp_path, "--model", entry, "--thread", "1") as server:
+        ready = [line for line in server.log().splitlines() if "model legacy_adaptive ready on paddle" in line]
+        assert len(ready) == 1 and "auto: the model has no ONNX copy (" in ready[0], server.log()[-2000:]
+        assert "adaptive pooling" in ready[0]
+
+
 # ----- flags -> settings (in process) -----
 
 
