@@ -30,10 +30,10 @@ SIZES = ((1280, 720), (333, 517), (640, 480), (200, 1000), (97, 143))
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "paddleseg-fidelity"
 
 
-def photos(folder: Path) -> list[Path]:
-    """Discs and boxes on noisy ground (what the trained export learnt) at SIZES, as PNG files."""
+def photos(folder: Path, sizes: tuple[tuple[int, int], ...] = SIZES) -> list[Path]:
+    """Discs and boxes on noisy ground (what the trained export learnt) at `sizes` (w, h), as PNG files."""
     paths = []
-    for i, (w, h) in enumerate(SIZES):
+    for i, (w, h) in enumerate(sizes):
         rgb, _ = synthetic_batch(np.random.default_rng(100 + i), 1, (h, w))
         path = folder / f"{w}x{h}.png"
         cv2.imwrite(str(path), np.ascontiguousarray(rgb[0].transpose(1, 2, 0)[:, :, ::-1]).astype(np.uint8))

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from helpers import TOOLS_PYTHON, run_convert
 
-from benchmarks.paddleseg_exports import KINDS, build_exports, synthetic_batch
+from benchmarks.paddleseg_exports import KINDS, build_exports
 from benchmarks.paddleseg_reference import PaddleSegReference
 
 # (width, height): landscape HD, odd portrait, VGA, and a long thin strip.
@@ -43,14 +42,9 @@ def paddleseg_repository(paddleseg_exports: dict[str, Path], tmp_path_factory: p
 @pytest.fixture(scope="session")
 def test_images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """PNG photos of discs and boxes (what the trained model learnt) at IMAGE_SIZES."""
-    folder = tmp_path_factory.mktemp("fidelity-images")
-    paths = []
-    for i, (w, h) in enumerate(IMAGE_SIZES):
-        rgb, _ = synthetic_batch(np.random.default_rng(100 + i), 1, (h, w))
-        path = folder / f"{w}x{h}.png"
-        cv2.imwrite(str(path), np.ascontiguousarray(rgb[0].transpose(1, 2, 0)[:, :, ::-1]).astype(np.uint8))
-        paths.append(path)
-    return paths
+    from benchmarks.fidelity import photos
+
+    return photos(tmp_path_factory.mktemp("fidelity-images"), IMAGE_SIZES)
 
 
 @pytest.fixture(scope="session")
