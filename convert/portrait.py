@@ -30,7 +30,7 @@ DEFAULT_OUT = Path("serving_models") / MODEL_NAME
 # Any mediapipe wheel carries the same .tflite; pin one so every build records the same source.
 PIP_PLATFORM = ("--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp")
 
-# MediaPipe's CPU graph: warpAffine scaling to 256x256 (no half-pixel offset), RGB / 255, sigmoid output.
+# MediaPipe's CPU graph: warpAffine of the 8-bit image to 256x256 (no half-pixel offset), RGB / 255, sigmoid.
 DEPLOY_YAML = """\
 Deploy:
   model: model.json
@@ -39,6 +39,7 @@ Deploy:
   output_op: sigmoid
   output_dtype: float32
   class_names: [background, person]
+  pixel_dtype: uint8
   transforms:
   - type: Resize
     target_size: [256, 256]

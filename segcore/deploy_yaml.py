@@ -51,8 +51,11 @@ def read_deploy_yaml(path: Path) -> DeployInfo:
             raise ValueError(f"{path}: transform #{i} ({entry.get('type')}): {one_line(exc)}") from exc
         except ValueError as exc:
             raise ValueError(f"{path}: transform #{i}: {exc}") from exc
+    pixel_dtype = deploy.get("pixel_dtype", "float32")  # SegServing's extension; PaddleSeg's is float32
+    if pixel_dtype not in ("float32", "uint8"):
+        raise ValueError(f"{path}: Deploy.pixel_dtype must be float32 or uint8, got {pixel_dtype!r}")
     return DeployInfo(
-        preprocess=Preprocess(transforms=transforms),
+        preprocess=Preprocess(transforms=transforms, pixel_dtype=pixel_dtype),
         output_op=_output_op(deploy, path),
         model=deploy.get("model"),
         params=deploy.get("params"),

@@ -19,9 +19,13 @@ class _Strict(BaseModel):
 
 
 class Preprocess(_Strict):
-    """Decode-to-tensor steps: BGR->RGB, then the transforms in order, then HWC->CHW."""
+    """Decode-to-tensor steps: BGR->RGB, then the transforms in order, then HWC->CHW.
+
+    pixel_dtype: what the transforms work on. float32 is PaddleSeg's (`cv2.imread(...).astype("float32")`: resizes
+    do not round); uint8 is MediaPipe's (ImageToTensor warps the 8-bit image), for models whose reference it is."""
 
     to_rgb: bool = True
+    pixel_dtype: Literal["float32", "uint8"] = "float32"
     transforms: list[Transform] = Field(default_factory=list)
 
 

@@ -33,7 +33,9 @@ class Preprocessor:
         if image.shape[0] == 0 or image.shape[1] == 0:
             raise ValueError("image has zero width or height")
         # float32 first, as PaddleSeg reads images (cv2.imread(...).astype("float32")): resizes do not round
-        sample = Sample((image[:, :, ::-1] if self._spec.to_rgb else image).astype(np.float32))
+        if self._spec.to_rgb:
+            image = image[:, :, ::-1]
+        sample = Sample(image.astype(np.float32) if self._spec.pixel_dtype == "float32" else image)
         for transform in self._spec.transforms:
             sample = transform(sample)
         chw = np.ascontiguousarray(sample.image.astype(np.float32, copy=False).transpose(2, 0, 1))

@@ -186,7 +186,10 @@ class Padding(_Transform):
             return sample
         value = self.im_padding_value
         values = [float(value)] * 3 if isinstance(value, (int, float)) else [float(v) for v in value]
-        sample.image = cv2.copyMakeBorder(sample.image, 0, th - h, 0, tw - w, cv2.BORDER_CONSTANT, value=values)
+        image = sample.image
+        if image.dtype == np.uint8 and any(v != int(v) for v in values):  # pixel_dtype uint8 and 127.5
+            image = image.astype(np.float32)
+        sample.image = cv2.copyMakeBorder(image, 0, th - h, 0, tw - w, cv2.BORDER_CONSTANT, value=values)
         return sample
 
 

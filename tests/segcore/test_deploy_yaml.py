@@ -245,3 +245,11 @@ def test_missing_transforms_default_to_normalize(tmp_path: Path, transforms):
     assert info.model == "m.json"
     assert info.params is None
     assert info.output_op is None
+
+
+def test_pixel_dtype_defaults_to_paddleseg_float32_and_accepts_uint8(tmp_path: Path):
+    assert read_deploy_yaml(_write(tmp_path, PPLITESEG_NULL)).preprocess.pixel_dtype == "float32"
+    text = "Deploy:\n  pixel_dtype: uint8\n  transforms:\n  - type: Normalize\n"
+    assert read_deploy_yaml(_write(tmp_path, text)).preprocess.pixel_dtype == "uint8"
+    with pytest.raises(ValueError, match=r"Deploy\.pixel_dtype must be float32 or uint8, got 'float16'"):
+        read_deploy_yaml(_write(tmp_path, "Deploy:\n  pixel_dtype: float16\n  transforms: []\n"))

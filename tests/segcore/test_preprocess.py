@@ -109,3 +109,21 @@ def test_preprocessor_accepts_gray_and_bgra():
 def test_preprocessor_rejects_empty_image():
     with pytest.raises(ValueError, match="zero width or height"):
         Preprocessor(Preprocess())(np.zeros((0, 3, 3), dtype=np.uint8))
+
+
+def test_pixel_dtype_decides_whether_a_resize_rounds():
+    """float32 (PaddleSeg): the resize keeps fractions; uint8 (MediaPipe): the resized image is 8-bit first."""
+    image = np.zeros((1, 4, 3), np.uint8)
+    image[0, 1::2] = 1  # 0,1,0,1 -> halving the width averages to 0.5 exactly at each output pixel
+    transforms = [Resize(target_size=(2, 1)), Normalize(mean=(0.0,), std=(1.0,))]
+    exact, _ = Preprocessor(Preprocess(transforms=transforms))(image)
+    rounded, _ = Preprocessor(Preprocess(transforms=transforms, pixel_dtype="uint8"))(image)
+    np.testing.assert_allclose(exact[0, 0], [0.5 / 255, 0.5 / 255], rtol=1e-6)
+    assert set(np.round(rounded[0, 0] * 255, 3).tolist()) <= {0.0, 1.0}
+
+
+def test_uint8_pixels_pad_fractional_values_in_float():
+    image = np.full((1, 1, 3), 9, np.uint8)
+    spec = Preprocess(transforms=[Padding(target_size=(2, 1)), Normalize(mean=(0.0,), std=(1.0,))], pixel_dtype="uint8")
+    tensor, _ = Preprocessor(spec)(image)
+    np.testing.assert_allclose(tensor[0, 0] * 255, [9.0, 127.5], rtol=1e-6)

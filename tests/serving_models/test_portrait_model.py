@@ -8,6 +8,7 @@ import pytest
 from skimage import data
 from skimage.color import gray2rgb
 
+from segcore.deploy_yaml import read_deploy_yaml
 from segcore.engines import EngineOptions, create_engine
 from segcore.pipeline import SegmentationPipeline
 from segcore.repository import ModelRepository
@@ -59,6 +60,10 @@ def test_portrait_entry_is_complete() -> None:
     spec = ModelRepository().load("portrait")
     assert spec.config.postprocess.class_names == ["background", "person"]
     assert spec.config.onnx is not None and spec.config.onnx.check.passed
+    assert spec.config.preprocess.pixel_dtype == "uint8"  # MediaPipe warps the 8-bit image, as its reference does
+    deploy = read_deploy_yaml(spec.server_dir / "deploy.yaml")
+    assert (spec.server_dir / deploy.model).is_file() and (spec.server_dir / deploy.params).is_file()
+    assert deploy.preprocess == spec.config.preprocess
     assert "Apache License" in (entry / "LICENSE").read_text()
     assert "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c" in (entry / "NOTICE").read_text()
     for name in ("serving_client_conf.prototxt", "serving_client_conf.stream.prototxt"):
