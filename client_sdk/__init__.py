@@ -30,10 +30,14 @@ __version__ = "0.1.0"
 
 
 def segment(
-    image: ImageInput, endpoint: str = DEFAULT_ENDPOINT, model: str = DEFAULT_MODEL, **options: Any
+    image: ImageInput,
+    endpoint: str = DEFAULT_ENDPOINT,
+    model: str = DEFAULT_MODEL,
+    api_key: str | None = None,
+    **options: Any,
 ) -> SegResult:
-    """One-shot `SegClient(endpoint, model).segment(image, **options)`."""
-    with SegClient(endpoint, model=model) as client:
+    """One-shot `SegClient(endpoint, model, api_key=api_key).segment(image, **options)`."""
+    with SegClient(endpoint, model=model, api_key=api_key) as client:
         return client.segment(image, **options)
 
 

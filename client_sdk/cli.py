@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--overlay", action="store_true", help="also write a colour overlay")
     seg.add_argument("--cutout", action="store_true", help="also write an RGBA cut-out with soft edges")
     seg.add_argument("--protocol", choices=("http", "grpc"), default="http")
+    seg.add_argument("--api_key", default=None, help="the server's API key (default: env SEGSERVING_API_KEY)")
     seg.add_argument("--concurrency", type=int, default=4, help="requests in flight (default: %(default)s)")
     seg.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: %(default)s)")
     seg.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -52,7 +53,8 @@ def run_segment(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with SegClient(args.server, model=args.model, protocol=args.protocol, timeout=args.timeout) as client:
+    with SegClient(args.server, model=args.model, protocol=args.protocol, timeout=args.timeout,
+                   api_key=args.api_key) as client:  # fmt: skip
         results = client.segment_batch(files, concurrency=args.concurrency, progress=args.progress,
                                        probability=args.cutout)  # fmt: skip
     elapsed = time.perf_counter() - started

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from client_sdk.idphoto import IdPhoto, id_photo_params
 from client_sdk.images import ImageInput, describe, encode
 from client_sdk.result import SegResult
 from client_sdk.transport import (
+    API_KEY_ENV,
     AsyncGrpcTransport,
     AsyncHttpTransport,
     GrpcTransport,
@@ -37,7 +39,9 @@ def _options(probability: bool, class_id: int | None) -> dict[str, str]:
 
 
 def _headers(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    """The key as a Bearer token: `api_key`, else env SEGSERVING_API_KEY, else none (an open server)."""
+    key = api_key or os.environ.get(API_KEY_ENV)
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def _encode(image: ImageInput, rgb: bool) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import warnings
 from collections.abc import Iterable, Mapping
 from os import PathLike
@@ -16,7 +17,15 @@ import numpy as np
 
 from client_sdk.errors import InvalidInput, SegServingError, error_for
 from client_sdk.tensors import request_json, request_proto, response_to_dict
-from client_sdk.transport import MAX_MESSAGE, base_url, grpc_error, grpc_target, transport_error, with_retries
+from client_sdk.transport import (
+    API_KEY_ENV,
+    MAX_MESSAGE,
+    base_url,
+    grpc_error,
+    grpc_target,
+    transport_error,
+    with_retries,
+)
 from segcore.defaults import DEFAULT_PORT
 from segcore.dtypes import CODE_TO_DTYPE
 from segcore.proto.general_model_service_pb2 import Response
@@ -40,7 +49,7 @@ class ServingClient:
 
     def __init__(self, ip: str = "127.0.0.1", port: str | int = DEFAULT_PORT,
                  service_name: str = "/GeneralModelService/inference", timeout_ms: int = 200_000,
-                 retries: int = 2, model: str | None = None) -> None:  # fmt: skip
+                 retries: int = 2, model: str | None = None, api_key: str | None = None) -> None:  # fmt: skip
         self._endpoint = f"{ip}:{port}"
         self.service_name = service_name
         self.timeout_ms = timeout_ms
@@ -49,7 +58,8 @@ class ServingClient:
         self._conf: ServingConf | None = None
         self._http_proto, self._grpc = True, False
         self._compress_request, self._compress_response = False, True
-        self._headers: dict[str, str] = {}
+        key = api_key or os.environ.get(API_KEY_ENV)  # Paddle's Client has no key: the env var needs no code change
+        self._headers: dict[str, str] = {"Authorization": f"Bearer {key}"} if key else {}
         self._http: httpx.Client | None = None
         self._channel: grpc.Channel | None = None
 

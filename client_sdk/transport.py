@@ -31,6 +31,9 @@ SEGMENT_METHOD = "/segserving.v1.Segmentation/Segment"
 MAX_MESSAGE = 512 * 2**20
 
 
+API_KEY_ENV = "SEGSERVING_API_KEY"  # the key an SDK client sends when none is given in code
+
+
 def base_url(endpoint: str) -> str:
     """'host:port' or a URL -> 'http://host:port' (hostnames and IPv6 welcome)."""
     return endpoint.rstrip("/") if "://" in endpoint else f"http://{endpoint}"

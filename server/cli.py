@@ -18,6 +18,7 @@ from segcore.engines import ENGINE_NAMES, EngineOptions, resolve_engine_name
 from segcore.engines.paddle_inference import PADDLE_MISSING
 from segcore.images import ImageLimits
 from segcore.repository import ModelRepository
+from server.auth import ApiKeys
 from server.settings import BatchPolicy, ModelSettings, ServerSettings
 
 MiB = 2**20
@@ -106,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu_threads", type=int, default=1, help="math threads per worker (default: %(default)s)")
     p.add_argument("--max_image_pixels", type=int, default=40_000_000, help="largest image (width x height) accepted")
     p.add_argument(
+        "--api_key_file",
+        default=None,
+        help="require an API key (Authorization: Bearer KEY or X-API-Key: KEY) on every route but /health; one "
+        "key per line, # comments allowed. Env SEGSERVING_API_KEYS (comma-separated) adds keys",
+    )
+    p.add_argument("--metrics_auth", action="store_true", help="with API keys, /metrics needs a key too")
+    p.add_argument(
         "--drain_timeout_ms",
         type=float,
         default=20000,
@@ -179,10 +187,17 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         workers = args.thread or (len(gpus) if gpus else os.cpu_count() or 1)
         policy = BatchPolicy(args.batch_size, args.batch_timeout_ms / 1000, args.max_queue)
         models.append(ModelSettings(spec, args.engine, workers, gpus, options, policy))
+    try:
+        keys = ApiKeys.from_environment(args.api_key_file)
+    except ValueError as exc:
+        _refuse(str(exc))
+    if args.metrics_auth and not keys.enabled:
+        parser.error("--metrics_auth needs API keys (--api_key_file or SEGSERVING_API_KEYS)")
     return ServerSettings(
         models=tuple(models), host=args.host, port=args.port, max_body_size=args.max_body_size,
         request_timeout_s=args.request_timeout_ms / 1000, drain_timeout_s=args.drain_timeout_ms / 1000,
-        limits=ImageLimits(max_pixels=args.max_image_pixels), workdir=args.workdir,
+        limits=ImageLimits(max_pixels=args.max_image_pixels), workdir=args.workdir, api_keys=keys,
+        metrics_auth=args.metrics_auth,
     )  # fmt: skip
 
 

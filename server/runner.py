@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import socket
@@ -18,6 +19,7 @@ from server.dataplane import DataPlane
 from server.grpc.service import build_server
 from server.listener import sniffing_protocol
 from server.rest.app import create_app
+from server.rest.auth import AuthGate
 from server.rest.inference import InferenceRoutes
 from server.settings import ServerSettings
 
@@ -57,7 +59,7 @@ class Runner:
         self.server = _DrainingServer(
             self.plane,
             uvicorn.Config(
-                InferenceRoutes(self.plane, self.app),
+                AuthGate(InferenceRoutes(self.plane, self.app), settings.api_keys, settings.metrics_auth),
                 host=settings.host,
                 port=settings.port,
                 http=sniffing_protocol(str(self.grpc_socket)),
@@ -101,6 +103,9 @@ class Runner:
 
     def run(self) -> int:
         """Serve until SIGINT/SIGTERM; then drain and return the exit code (0 after a drained shutdown)."""
+        if not self.settings.api_keys.enabled and not _loopback(self.settings.host):
+            log.warning("no API keys: anyone who can reach %s:%d can use every model (set --api_key_file or "
+                        "SEGSERVING_API_KEYS)", self.settings.host, self.settings.port)  # fmt: skip
         if threading.current_thread() is not threading.main_thread():
             self.server.run()
             return self.exit_code
@@ -113,6 +118,13 @@ class Runner:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self.exit_code
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _drained(signum: int, frame: object) -> None:

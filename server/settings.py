@@ -8,6 +8,7 @@ from segcore.defaults import DEFAULT_PORT
 from segcore.engines import EngineOptions
 from segcore.images import ImageLimits
 from segcore.repository import ModelSpec
+from server.auth import ApiKeys
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,5 @@ class ServerSettings:
     drain_timeout_s: float = 20.0
     limits: ImageLimits = field(default_factory=ImageLimits)
     workdir: str = "workdir"
+    api_keys: ApiKeys = field(default_factory=ApiKeys)
+    metrics_auth: bool = False

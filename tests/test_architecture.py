@@ -27,7 +27,9 @@ RULES = [
     ("server/codecs/", ("server.workers", "server.rest", "server.grpc", *TRANSPORTS), (),
      "codecs turn bytes into values: no workers, no transport"),
     ("convert/", ("server", "app", "client_sdk", "benchmarks"), (), "the converter needs only the core"),
-    ("server/settings.py", ("server",), (), "settings are plain values the workers read, not the other way round"),
+    ("server/settings.py", ("server",), ("server.auth",),
+     "settings are plain values the workers read, not the other way round (server.auth's ApiKeys is one)"),
+    ("server/auth.py", ("server", "segcore"), (), "API keys are a plain value any transport (and settings) may use"),
     ("server/dataplane.py", ("server.codecs", "server.rest", "server.grpc", *TRANSPORTS), (),
      "the dataplane knows no protocol"),
 ]  # fmt: skip

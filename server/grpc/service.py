@@ -3,14 +3,15 @@ straight back) and SegServing's image-level Segmentation service."""
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.message import DecodeError
 
 from segcore.proto.segmentation_pb2 import SegmentRequest
+from server.auth import ApiKeys, credential, refusal
 from server.dataplane import DataPlane
-from server.errors import GRPC_METADATA_KEY, InvalidInput, ServingError, error_for
+from server.errors import GRPC_METADATA_KEY, InvalidInput, ServingError, Unauthenticated, error_for
 from server.jobs import JobKind
 
 SERVICE = "baidu.paddle_serving.predictor.general_model.GeneralModelService"
@@ -24,12 +25,22 @@ async def _abort(context: grpc.aio.ServicerContext, error: ServingError) -> NoRe
     raise AssertionError("context.abort returned")  # it raises; this tells the type checker
 
 
+async def _authenticate(keys: ApiKeys, context: grpc.aio.ServicerContext) -> dict[str, Any]:
+    """The call's metadata, after its `authorization` (Bearer) or `x-api-key` passed; UNAUTHENTICATED if not."""
+    metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+    presented = credential(metadata.get("authorization"), metadata.get("x-api-key"))
+    if not keys.accepts(presented):
+        await _abort(context, Unauthenticated(refusal(presented)))
+    return metadata
+
+
 def build_server(plane: DataPlane, address: str) -> grpc.aio.Server:
     """A grpc.aio server for `plane` bound to `address` (e.g. unix:/path/grpc.sock); not started."""
     limit = plane.settings.max_body_size
+    keys = plane.settings.api_keys
 
     async def inference(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        selected = dict(context.invocation_metadata() or ()).get("model")
+        selected = (await _authenticate(keys, context)).get("model")
         model = selected if isinstance(selected, str) else None
         try:
             result = await plane.infer(model, JobKind.PADDLE_PROTO, request, {}, "grpc", context.time_remaining())
@@ -43,6 +54,7 @@ def build_server(plane: DataPlane, address: str) -> grpc.aio.Server:
         return result.body
 
     async def segment(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        await _authenticate(keys, context)
         try:
             message = SegmentRequest.FromString(request)
         except DecodeError as exc:

@@ -62,7 +62,7 @@ class InferenceRoutes:
             return
         if scope["method"] != "POST":
             refusal = MethodNotAllowed(f"{scope['method']} is not allowed here: use POST")
-            await _send(send, refusal.status, json_error(refusal), JSON, {"Allow": "POST"})
+            await send_response(send, refusal.status, json_error(refusal), JSON, {"Allow": "POST"})
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
@@ -74,9 +74,9 @@ class InferenceRoutes:
         except ServingError as exc:
             body, content_type = error_body(exc, kind)
             extra = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after is not None else {}
-            await _send(send, exc.status, body, content_type, extra)
+            await send_response(send, exc.status, body, content_type, extra)
             return
-        await _send(send, result.status, result.body, result.content_type, _result_headers(result))
+        await send_response(send, result.status, result.body, result.content_type, _result_headers(result))
 
     @staticmethod
     def _kind(route: tuple[str, str | None], headers: dict[str, str],
@@ -143,7 +143,7 @@ def _result_headers(result: Result) -> dict[str, str]:
     return headers
 
 
-async def _send(send: Send, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
+async def send_response(send: Send, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
     raw = [(b"content-type", content_type.encode("latin-1")), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})

@@ -71,15 +71,16 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def start_server(tmp_path: Path, *args: str | Path, wait: bool = True) -> Iterator[ServerProcess]:
-    """Start a server with the given flags (port and workdir added); stopped on exit."""
+def start_server(tmp_path: Path, *args: str | Path, wait: bool = True,
+                 env: dict[str, str] | None = None) -> Iterator[ServerProcess]:  # fmt: skip
+    """Start a server with the given flags (port and workdir added) and extra environment; stopped on exit."""
     port = free_port()
     log_path = tmp_path / f"server-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [TOOLS_PYTHON, "-m", "server.start", "--port", str(port), "--host", "127.0.0.1",
              "--workdir", str(tmp_path / "workdir"), *map(str, args)],
-            stdout=log, stderr=subprocess.STDOUT, env=child_env(), text=True,
+            stdout=log, stderr=subprocess.STDOUT, env=child_env(**(env or {})), text=True,
         )  # fmt: skip
     server = ServerProcess(process, port, log_path)
     try:

@@ -1,0 +1,39 @@
+"""The HTTP side of API keys: an ASGI gate in front of every route but the health probes (and /metrics
+unless --metrics_auth). A refused request gets 401, `WWW-Authenticate`, and the usual JSON error body."""
+
+from __future__ import annotations
+
+from server.auth import CHALLENGE, ApiKeys, credential, refusal
+from server.codecs.errors import JSON, json_error
+from server.errors import Unauthenticated
+from server.rest.inference import ASGIApp, Receive, Scope, Send, send_response
+
+OPEN_PREFIXES = ("/health/", "/v2/health/")
+
+
+class AuthGate:
+    """ASGI app: requests that carry an accepted key (or need none) go on to `app`; others get 401."""
+
+    def __init__(self, app: ASGIApp, keys: ApiKeys, metrics_auth: bool = False) -> None:
+        self.app = app
+        self.keys = keys
+        self.metrics_auth = metrics_auth
+
+    def _open(self, path: str) -> bool:
+        return path.startswith(OPEN_PREFIXES) or (path == "/metrics" and not self.metrics_auth)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.keys.enabled or self._open(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        presented = credential(_text(headers.get(b"authorization")), _text(headers.get(b"x-api-key")))
+        if self.keys.accepts(presented):
+            await self.app(scope, receive, send)
+            return
+        error = Unauthenticated(refusal(presented))
+        await send_response(send, error.status, json_error(error), JSON, {"WWW-Authenticate": CHALLENGE})
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
