@@ -30,6 +30,9 @@ class ModelInfo:
     workers: list[dict[str, Any]]
 
 
+UNKNOWN_MODEL_LABEL = "(unknown)"
+
+
 class DataPlane:
     """Models by name, each behind its pool of inference workers."""
 
@@ -105,7 +108,9 @@ class DataPlane:
             raise
         finally:
             self.metrics.inflight.dec()
-            self.metrics.answered(name, protocol, status, time.monotonic() - started)
+            # unknown names fold into one label: invented names must not grow /metrics without bound
+            label = name if name in self.specs else UNKNOWN_MODEL_LABEL
+            self.metrics.answered(label, protocol, status, time.monotonic() - started)
 
     def model_ready(self, name: str) -> bool:
         """Whether the named model takes requests now (NotFound if it is not served)."""

@@ -108,11 +108,11 @@ def test_requests_total_counts_each_protocol_and_status(server: ServerProcess, h
     assert latency >= 3
 
 
-def test_unknown_model_is_counted_404(http: httpx.Client) -> None:
+def test_unknown_model_is_counted_404_under_one_label(http: httpx.Client) -> None:
     before = scrape(http)
     assert http.post("/v2/models/ghost/infer", json={"inputs": []}).status_code == 404
     after = scrape(http)
-    labels = {"model": "ghost", "protocol": "kserve-v2", "status": "404"}
+    labels = {"model": "(unknown)", "protocol": "kserve-v2", "status": "404"}
     assert value(after, "segserving_requests_total", **labels) - value(before, "segserving_requests_total", **labels)
 
 
@@ -168,3 +168,14 @@ def test_model_listing(http: httpx.Client) -> None:
     assert one == models["portrait"]
     missing = http.get("/v1/models/ghost")
     assert missing.status_code == 404 and "portrait" in missing.json()["error"]
+
+
+def test_invented_model_names_fold_into_one_label(http: httpx.Client) -> None:
+    """Requests to models that do not exist must not add a series each: /metrics stays bounded."""
+    before = len(http.get("/metrics").content)
+    for i in range(300):
+        assert http.post(f"/v1/models/invented-{i}/segment", content=b"x").status_code == 404
+    samples = scrape(http)
+    assert not any(dict(labels).get("model", "").startswith("invented-") for _, labels in samples)
+    assert value(samples, "segserving_requests_total", model="(unknown)", protocol="image", status="404") >= 300
+    assert len(http.get("/metrics").content) - before < 4000  # one label's series, not 300
