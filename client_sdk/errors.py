@@ -51,6 +51,8 @@ class ServerError(SegServingError):
 CODES: dict[str, type[SegServingError]] = {
     "invalid_input": InvalidInput,
     "too_large": InvalidInput,
+    "headers_too_large": InvalidInput,
+    "request_timeout": Timeout,
     "unsupported_media_type": InvalidInput,
     "unprocessable": InvalidInput,
     "method_not_allowed": InvalidInput,
@@ -63,8 +65,9 @@ CODES: dict[str, type[SegServingError]] = {
     "internal": ServerError,
 }
 STATUS_CODES = {400: "invalid_input", 401: "unauthenticated", 403: "permission_denied", 404: "not_found",
-                405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type", 422: "unprocessable",
-                429: "busy", 500: "internal", 503: "unavailable", 504: "deadline_exceeded"}  # fmt: skip
+                405: "method_not_allowed", 408: "request_timeout", 413: "too_large", 415: "unsupported_media_type",
+                422: "unprocessable", 429: "busy", 431: "headers_too_large", 500: "internal", 503: "unavailable",
+                504: "deadline_exceeded"}  # fmt: skip
 CODE_STATUS = {code: status for status, code in STATUS_CODES.items()}
 GRPC_TO_HTTP = {
     "INVALID_ARGUMENT": 400,

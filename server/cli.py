@@ -107,6 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu_threads", type=int, default=1, help="math threads per worker (default: %(default)s)")
     p.add_argument("--max_image_pixels", type=int, default=40_000_000, help="largest image (width x height) accepted")
     p.add_argument(
+        "--max_header_bytes",
+        type=int,
+        default=64 * 1024,
+        help="largest HTTP request line + headers; 431 above (default: %(default)s)",
+    )
+    p.add_argument(
+        "--header_timeout_ms",
+        type=float,
+        default=20000,
+        help="a request head (or a new connection's first bytes) must arrive within this; 408 and close after "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
         "--api_key_file",
         default=None,
         help="require an API key (Authorization: Bearer KEY or X-API-Key: KEY) on every route but /health; one "
@@ -150,7 +163,8 @@ def _refuse(message: str) -> NoReturn:
 
 def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ServerSettings:
     """Validate the flags against each other and resolve the models."""
-    for flag in ("thread", "batch_size", "max_queue", "cpu_threads", "port", "max_body_size", "max_image_pixels"):
+    for flag in ("thread", "batch_size", "max_queue", "cpu_threads", "port", "max_body_size", "max_image_pixels",
+                 "max_header_bytes", "header_timeout_ms"):  # fmt: skip
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "port" else 1):
             parser.error(f"--{flag} must be positive")
@@ -197,7 +211,8 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         models=tuple(models), host=args.host, port=args.port, max_body_size=args.max_body_size,
         request_timeout_s=args.request_timeout_ms / 1000, drain_timeout_s=args.drain_timeout_ms / 1000,
         limits=ImageLimits(max_pixels=args.max_image_pixels), workdir=args.workdir, api_keys=keys,
-        metrics_auth=args.metrics_auth,
+        metrics_auth=args.metrics_auth, max_header_bytes=args.max_header_bytes,
+        header_timeout_s=args.header_timeout_ms / 1000,
     )  # fmt: skip
 
 

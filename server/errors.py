@@ -60,6 +60,18 @@ class TooLarge(ServingError):
     status, code, grpc_code = 413, "too_large", "RESOURCE_EXHAUSTED"
 
 
+class RequestTimeout(ServingError):
+    """The request head did not arrive within the header-read timeout (a slow or stalled client)."""
+
+    status, code, grpc_code = 408, "request_timeout", "DEADLINE_EXCEEDED"
+
+
+class HeadersTooLarge(ServingError):
+    """The request line and headers are over --max_header_bytes."""
+
+    status, code, grpc_code = 431, "headers_too_large", "RESOURCE_EXHAUSTED"
+
+
 class UnsupportedMedia(ServingError):
     """Not an image format the server decodes, or a Content-Encoding it does not speak."""
 
@@ -93,8 +105,8 @@ class DeadlineExceeded(ServingError):
 
 
 ERRORS: tuple[type[ServingError], ...] = (
-    InvalidInput, Unauthenticated, PermissionDenied, NotFound, MethodNotAllowed, TooLarge, UnsupportedMedia,
-    Unprocessable, Busy, InternalError, Unavailable, DeadlineExceeded,
+    InvalidInput, Unauthenticated, PermissionDenied, NotFound, MethodNotAllowed, RequestTimeout, TooLarge,
+    HeadersTooLarge, UnsupportedMedia, Unprocessable, Busy, InternalError, Unavailable, DeadlineExceeded,
 )  # fmt: skip
 BY_CODE: dict[str, type[ServingError]] = {cls.code: cls for cls in ERRORS}
 BY_STATUS: dict[int, type[ServingError]] = {cls.status: cls for cls in reversed(ERRORS)}

@@ -1,14 +1,18 @@
 """One port for every protocol, like brpc: each new connection is sniffed for the HTTP/2 preface.
-HTTP/1.1 connections are handed to uvicorn's httptools protocol; HTTP/2 (gRPC) connections are spliced
-to the in-process grpc.aio server listening on a unix socket."""
+HTTP/1.1 connections are handed to uvicorn's httptools protocol, with limits on the request head (size and
+read time); HTTP/2 (gRPC) connections are spliced to the in-process grpc.aio server on a unix socket."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from server.codecs.errors import json_error
+from server.errors import HeadersTooLarge, RequestTimeout, ServingError
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 log = logging.getLogger("server.listener")
@@ -61,7 +65,78 @@ class _Splice(asyncio.Protocol):
             self.peer.resume_reading()
 
 
-def sniffing_protocol(grpc_socket: str) -> type[asyncio.Protocol]:
+@dataclass(frozen=True)
+class HeadLimits:
+    """Bounds on an HTTP/1.1 request head: bytes (request line + headers) and seconds to receive it."""
+
+    max_bytes: int = 64 * 1024
+    timeout_s: float = 20.0
+
+
+def _refuse(transport: asyncio.Transport, error: ServingError) -> None:
+    """Answer with the error's JSON body and close: the connection is not worth keeping."""
+    body = json_error(error)
+    reason = {408: "Request Timeout", 431: "Request Header Fields Too Large"}.get(error.status, "Error")
+    transport.write(
+        f"HTTP/1.1 {error.status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n".encode("latin-1")
+        + body
+    )
+    transport.close()
+
+
+class LimitedHttp(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bounded request head: over `max_bytes` gets 431, a head that takes
+    longer than `timeout_s` to arrive (slowloris) gets 408; both close the connection."""
+
+    def __init__(self, limits: HeadLimits, **uvicorn_args: Any) -> None:
+        super().__init__(**uvicorn_args)
+        self._limits = limits
+        self._in_head = True  # reading a request line and headers (the start of every message)
+        self._head_bytes = 0
+        self._tail = b""  # the last bytes seen, for a head end split across reads
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head and not self.transport.is_closing():
+            # count the head's bytes before httptools buffers them (it keeps a header whole, however long)
+            window = self._tail + data
+            end = window.find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else max(end + 4 - len(self._tail), 0)
+            self._tail = window[-3:]
+            if self._head_bytes > self._limits.max_bytes:
+                self._stop_timer()
+                _refuse(self.transport, HeadersTooLarge(f"request headers are over {self._limits.max_bytes} bytes"))
+                return
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(self._limits.timeout_s, self._head_too_slow)
+        super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._stop_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_bytes, self._tail = True, 0, b""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+        super().connection_lost(exc)
+
+    def _stop_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            _refuse(self.transport, RequestTimeout(f"request head not received within {self._limits.timeout_s:g} s"))
+
+
+def sniffing_protocol(grpc_socket: str, limits: HeadLimits = HeadLimits()) -> type[asyncio.Protocol]:
     """A uvicorn `http=` protocol class that routes HTTP/2 connections to the gRPC unix socket."""
 
     class SniffingProtocol(asyncio.Protocol):
@@ -69,9 +144,16 @@ def sniffing_protocol(grpc_socket: str) -> type[asyncio.Protocol]:
             self._args = uvicorn_args
             self._transport: asyncio.Transport | None = None
             self._buffer = b""
+            self._timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self._transport = transport  # type: ignore[assignment]
+            # a connection that never says which protocol it speaks is closed like a stalled request head
+            self._timer = asyncio.get_running_loop().call_later(limits.timeout_s, self._silent)
+
+        def _silent(self) -> None:
+            if self._transport is not None and not self._transport.is_closing():
+                self._transport.close()
 
         def data_received(self, data: bytes) -> None:
             self._buffer += data
@@ -86,10 +168,17 @@ def sniffing_protocol(grpc_socket: str) -> type[asyncio.Protocol]:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._buffer = b""
+            self._cancel()
+
+        def _cancel(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
         def _become_http(self) -> None:
             assert self._transport is not None
-            http = HttpToolsProtocol(**self._args)
+            self._cancel()
+            http = LimitedHttp(limits, **self._args)
             self._transport.set_protocol(http)
             http.connection_made(self._transport)
             http.data_received(self._buffer)
@@ -97,6 +186,7 @@ def sniffing_protocol(grpc_socket: str) -> type[asyncio.Protocol]:
 
         def _become_grpc(self) -> None:
             assert self._transport is not None
+            self._cancel()
             client = _Splice()
             client.connection_made(self._transport)
             self._transport.set_protocol(client)

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from server.dataplane import DataPlane
 from server.grpc.service import build_server
-from server.listener import sniffing_protocol
+from server.listener import HeadLimits, sniffing_protocol
 from server.rest.app import create_app
 from server.rest.auth import AuthGate
 from server.rest.inference import InferenceRoutes
@@ -62,7 +62,9 @@ class Runner:
                 AuthGate(InferenceRoutes(self.plane, self.app), settings.api_keys, settings.metrics_auth),
                 host=settings.host,
                 port=settings.port,
-                http=sniffing_protocol(str(self.grpc_socket)),
+                http=sniffing_protocol(
+                    str(self.grpc_socket), HeadLimits(settings.max_header_bytes, settings.header_timeout_s)
+                ),
                 loop="uvloop",  # faster I/O callbacks; grpc.aio runs on it too
                 lifespan="on",
                 access_log=False,

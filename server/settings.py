@@ -44,5 +44,7 @@ class ServerSettings:
     drain_timeout_s: float = 20.0
     limits: ImageLimits = field(default_factory=ImageLimits)
     workdir: str = "workdir"
+    max_header_bytes: int = 64 * 1024
+    header_timeout_s: float = 20.0
     api_keys: ApiKeys = field(default_factory=ApiKeys)
     metrics_auth: bool = False
