@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="require an API key (Authorization: Bearer KEY or X-API-Key: KEY) on every route but /health; one "
         "key per line, # comments allowed. Env SEGSERVING_API_KEYS (comma-separated) adds keys",
     )
+    p.add_argument(
+        "--cors_origins",
+        nargs="+",
+        default=[],
+        help="browser origins allowed to call the server (e.g. https://app.example.com; * for any); default none",
+    )
     p.add_argument("--metrics_auth", action="store_true", help="with API keys, /metrics needs a key too")
     p.add_argument(
         "--drain_timeout_ms",
@@ -212,7 +218,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         request_timeout_s=args.request_timeout_ms / 1000, drain_timeout_s=args.drain_timeout_ms / 1000,
         limits=ImageLimits(max_pixels=args.max_image_pixels), workdir=args.workdir, api_keys=keys,
         metrics_auth=args.metrics_auth, max_header_bytes=args.max_header_bytes,
-        header_timeout_s=args.header_timeout_ms / 1000,
+        header_timeout_s=args.header_timeout_ms / 1000, cors_origins=tuple(args.cors_origins),
     )  # fmt: skip
 
 

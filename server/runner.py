@@ -14,13 +14,14 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from server.dataplane import DataPlane
 from server.grpc.service import build_server
 from server.listener import HeadLimits, sniffing_protocol
 from server.rest.app import create_app
 from server.rest.auth import AuthGate
-from server.rest.inference import InferenceRoutes
+from server.rest.inference import ASGIApp, InferenceRoutes
 from server.settings import ServerSettings
 
 log = logging.getLogger("server")
@@ -59,7 +60,10 @@ class Runner:
         self.server = _DrainingServer(
             self.plane,
             uvicorn.Config(
-                AuthGate(InferenceRoutes(self.plane, self.app), settings.api_keys, settings.metrics_auth),
+                _with_cors(
+                    AuthGate(InferenceRoutes(self.plane, self.app), settings.api_keys, settings.metrics_auth),
+                    settings.cors_origins,
+                ),
                 host=settings.host,
                 port=settings.port,
                 http=sniffing_protocol(
@@ -120,6 +124,20 @@ class Runner:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self.exit_code
+
+
+def _with_cors(app: ASGIApp, origins: tuple[str, ...]) -> ASGIApp:
+    """CORS outermost, so a browser's preflight (which carries no key) is answered before the key check."""
+    if not origins:
+        return app
+    return CORSMiddleware(
+        app,
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Content-Encoding", "Accept-Encoding"],
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )
 
 
 def _loopback(host: str) -> bool:

@@ -47,4 +47,5 @@ class ServerSettings:
     max_header_bytes: int = 64 * 1024
     header_timeout_s: float = 20.0
     api_keys: ApiKeys = field(default_factory=ApiKeys)
+    cors_origins: tuple[str, ...] = ()
     metrics_auth: bool = False

@@ -180,3 +180,29 @@ def test_key_flag_errors_are_one_line(tmp_path: Path) -> None:
     assert len(missing.stderr.strip().splitlines()) == 1
     alone = start_cli("--metrics_auth")
     assert alone.returncode == 2 and "--metrics_auth needs API keys" in alone.stderr
+
+
+# ----- CORS -----
+
+
+def test_cors_allows_only_the_listed_origins_and_preflight_needs_no_key(tmp_path: Path) -> None:
+    origin = "https://app.example.com"
+    with start_server(tmp_path, "--thread", "1", "--cors_origins", origin,
+                      env={"SEGSERVING_API_KEYS": ENV_KEY}) as server:  # fmt: skip
+        url = f"{server.url}/v1/models/portrait/segment"
+        preflight = {"Origin": origin, "Access-Control-Request-Method": "POST",
+                     "Access-Control-Request-Headers": "authorization, content-type"}  # fmt: skip
+        answer = httpx.options(url, headers=preflight)
+        assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == origin
+        assert "authorization" in answer.headers["access-control-allow-headers"].lower()
+        other = httpx.options(url, headers={**preflight, "Origin": "https://evil.example"})
+        assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
+        reply = httpx.post(url, content=photo(), headers={"Origin": origin, "X-API-Key": ENV_KEY}, timeout=60)
+        assert reply.status_code == 200 and reply.headers["access-control-allow-origin"] == origin
+        refused = httpx.post(url, content=photo(), headers={"Origin": origin})
+        assert refused.status_code == 401  # CORS lets the browser read the refusal; it does not skip the key
+    with start_server(tmp_path, "--thread", "1") as server:  # the default: no origin allowed
+        answer = httpx.options(
+            f"{server.url}/v1/models", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
+        )
+        assert "access-control-allow-origin" not in answer.headers
