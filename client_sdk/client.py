@@ -22,6 +22,7 @@ from client_sdk.transport import (
     AsyncHttpTransport,
     GrpcTransport,
     HttpTransport,
+    Verify,
     with_retries,
     with_retries_async,
 )
@@ -59,11 +60,11 @@ class _ClientBase:
 
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, model: str = DEFAULT_MODEL, protocol: Protocol = "http",
                  timeout: float = 30.0, retries: int = 3, api_key: str | None = None,
-                 backoff: float = 0.1) -> None:  # fmt: skip
+                 backoff: float = 0.1, verify: Verify = True) -> None:  # fmt: skip
         if protocol not in ("http", "grpc"):
             raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
         self.model, self.retries, self.backoff = model, retries, backoff
-        self._args = (endpoint, timeout, _headers(api_key))
+        self._args = (endpoint, timeout, _headers(api_key), verify)
         http, grpc_ = self._transports
         self._transport = http(*self._args) if protocol == "http" else grpc_(*self._args)
         self._http = self._transport if protocol == "http" else None  # id_photo always goes over HTTP
@@ -88,6 +89,9 @@ class SegClient(_ClientBase):
     >>> client = SegClient("127.0.0.1:9393")
     >>> result = client.segment("photo.jpg")          # SegResult at the photo's size
     >>> result.mask().mean()                          # fraction of person pixels
+
+    api_key: sent as a Bearer token (default: env SEGSERVING_API_KEY). An https:// endpoint speaks TLS (HTTP and
+    gRPC); verify: True (system CAs), a CA bundle path, or False (no check; HTTP only).
     """
 
     _transports = (HttpTransport, GrpcTransport)

@@ -7,8 +7,10 @@ import asyncio
 import base64
 import json
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -41,6 +43,24 @@ def base_url(endpoint: str) -> str:
 
 def grpc_target(endpoint: str) -> str:
     return endpoint.split("://", 1)[-1].rstrip("/")
+
+
+Verify = bool | str  # True: the system's CAs; a path: that PEM bundle; False: no check (HTTP only)
+
+
+def http_verify(verify: Verify) -> bool | ssl.SSLContext:
+    """httpx's verify= for `verify` (a CA bundle path becomes an SSL context)."""
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+
+
+def grpc_channel_args(endpoint: str, verify: Verify) -> tuple[str, grpc.ChannelCredentials | None]:
+    """(target, credentials): TLS credentials for an https:// endpoint, None (plaintext) otherwise."""
+    if not endpoint.startswith("https://"):
+        return grpc_target(endpoint), None
+    if verify is False:
+        raise ValueError("gRPC over TLS always verifies the server: pass verify='ca.pem' instead of False")
+    roots = Path(verify).read_bytes() if isinstance(verify, str) else None
+    return grpc_target(endpoint), grpc.ssl_channel_credentials(root_certificates=roots)
 
 
 def _delay(error: SegServingError, attempt: int, backoff: float) -> float:
@@ -139,9 +159,10 @@ def segment_request(model: str, data: bytes, options: dict[str, str]) -> bytes:
 class HttpTransport:
     """Image API over HTTP/1.1 with a pooled httpx client."""
 
-    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str]) -> None:
+    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str], verify: Verify = True) -> None:
         self.timeout = timeout
-        self._client = httpx.Client(base_url=base_url(endpoint), timeout=timeout, headers=headers)
+        self._client = httpx.Client(base_url=base_url(endpoint), timeout=timeout, headers=headers,
+                                    verify=http_verify(verify))  # fmt: skip
 
     def post_image(self, path: str, data: bytes, params: dict[str, str]) -> bytes:
         """POST image bytes; the 200 body, or the typed error."""
@@ -164,9 +185,10 @@ class HttpTransport:
 class AsyncHttpTransport:
     """Image API over HTTP/1.1 with a pooled httpx.AsyncClient."""
 
-    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str]) -> None:
+    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str], verify: Verify = True) -> None:
         self.timeout = timeout
-        self._client = httpx.AsyncClient(base_url=base_url(endpoint), timeout=timeout, headers=headers)
+        self._client = httpx.AsyncClient(base_url=base_url(endpoint), timeout=timeout, headers=headers,
+                                         verify=http_verify(verify))  # fmt: skip
 
     async def post_image(self, path: str, data: bytes, params: dict[str, str]) -> bytes:
         """POST image bytes; the 200 body, or the typed error."""
@@ -193,10 +215,15 @@ _GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_se
 class GrpcTransport:
     """Image API over gRPC (segserving.v1.Segmentation) on one channel."""
 
-    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str]) -> None:
+    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str], verify: Verify = True) -> None:
         self.timeout = timeout
         self._metadata = tuple((k.lower(), v) for k, v in headers.items())
-        self._channel = grpc.insecure_channel(grpc_target(endpoint), options=_GRPC_OPTIONS)
+        target, credentials = grpc_channel_args(endpoint, verify)
+        self._channel = (
+            grpc.secure_channel(target, credentials, options=_GRPC_OPTIONS)
+            if credentials
+            else grpc.insecure_channel(target, options=_GRPC_OPTIONS)
+        )
         self._call: grpc.UnaryUnaryMultiCallable[bytes, SegmentResponse] = self._channel.unary_unary(
             SEGMENT_METHOD, request_serializer=None, response_deserializer=SegmentResponse.FromString
         )
@@ -215,15 +242,19 @@ class GrpcTransport:
 class AsyncGrpcTransport:
     """Image API over gRPC with grpc.aio."""
 
-    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str]) -> None:
+    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str], verify: Verify = True) -> None:
         self.timeout = timeout
         self._metadata = tuple((k.lower(), v) for k, v in headers.items())
-        self._endpoint = grpc_target(endpoint)
+        self._endpoint, self._credentials = grpc_channel_args(endpoint, verify)
         self._channel: grpc.aio.Channel | None = None
 
     async def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
         if self._channel is None:  # grpc.aio channels bind to the running loop: create lazily
-            self._channel = grpc.aio.insecure_channel(self._endpoint, options=_GRPC_OPTIONS)
+            self._channel = (
+                grpc.aio.secure_channel(self._endpoint, self._credentials, options=_GRPC_OPTIONS)
+                if self._credentials
+                else grpc.aio.insecure_channel(self._endpoint, options=_GRPC_OPTIONS)
+            )
         call: grpc.aio.UnaryUnaryMultiCallable[bytes, SegmentResponse] = self._channel.unary_unary(
             SEGMENT_METHOD, request_serializer=None, response_deserializer=SegmentResponse.FromString
         )

@@ -19,7 +19,7 @@ from segcore.engines.paddle_inference import PADDLE_MISSING
 from segcore.images import ImageLimits
 from segcore.repository import ModelRepository
 from server.auth import ApiKeys
-from server.settings import BatchPolicy, ModelSettings, ServerSettings
+from server.settings import BatchPolicy, ModelSettings, ServerSettings, TlsFiles
 
 MiB = 2**20
 _DASHED_GPU_LIST = re.compile(r"-\d+(,-?\d*)+")  # "-1,0": argparse would take it for an unknown option
@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="require an API key (Authorization: Bearer KEY or X-API-Key: KEY) on every route but /health; one "
         "key per line, # comments allowed. Env SEGSERVING_API_KEYS (comma-separated) adds keys",
     )
+    p.add_argument("--ssl_certfile", default=None, help="PEM certificate (chain): HTTPS and gRPC over TLS on --port")
+    p.add_argument("--ssl_keyfile", default=None, help="PEM private key of --ssl_certfile (if not in that file)")
+    p.add_argument("--ssl_ca_certs", default=None, help="PEM CA bundle: clients must present a certificate it signed")
     p.add_argument(
         "--cors_origins",
         nargs="+",
@@ -211,6 +214,14 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         keys = ApiKeys.from_environment(args.api_key_file)
     except ValueError as exc:
         _refuse(str(exc))
+    tls = None
+    if args.ssl_certfile:
+        for flag in ("ssl_certfile", "ssl_keyfile", "ssl_ca_certs"):
+            if getattr(args, flag) and not Path(getattr(args, flag)).is_file():
+                _refuse(f"--{flag} {getattr(args, flag)} is not a file")
+        tls = TlsFiles(args.ssl_certfile, args.ssl_keyfile, args.ssl_ca_certs)
+    elif args.ssl_keyfile or args.ssl_ca_certs:
+        parser.error("--ssl_keyfile and --ssl_ca_certs need --ssl_certfile")
     if args.metrics_auth and not keys.enabled:
         parser.error("--metrics_auth needs API keys (--api_key_file or SEGSERVING_API_KEYS)")
     return ServerSettings(
@@ -219,6 +230,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         limits=ImageLimits(max_pixels=args.max_image_pixels), workdir=args.workdir, api_keys=keys,
         metrics_auth=args.metrics_auth, max_header_bytes=args.max_header_bytes,
         header_timeout_s=args.header_timeout_ms / 1000, cors_origins=tuple(args.cors_origins),
+        tls=tls,
     )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import ssl
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from server.listener import HeadLimits, sniffing_protocol
 from server.rest.app import create_app
 from server.rest.auth import AuthGate
 from server.rest.inference import ASGIApp, InferenceRoutes
-from server.settings import ServerSettings
+from server.settings import ServerSettings, TlsFiles
 
 log = logging.getLogger("server")
 _ANSWER_MARGIN_S = 1.0  # after the drain, time for requests it cut off to get their 503 written
@@ -78,6 +79,9 @@ class Runner:
                 log_config=None,
             ),
         )
+        if settings.tls is not None:
+            self.server.config.load()
+            self.server.config.ssl = tls_context(settings.tls)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
@@ -124,6 +128,19 @@ class Runner:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self.exit_code
+
+
+def tls_context(files: TlsFiles) -> ssl.SSLContext:
+    """The listener's TLS context. ALPN prefers http/1.1, so browsers and curl (which offer h2 too) speak
+    HTTP/1.1, while gRPC clients (which offer only h2) get h2, which the listener splices to the gRPC server."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(files.certfile, files.keyfile)
+    if files.ca_certs:
+        context.load_verify_locations(files.ca_certs)
+        context.verify_mode = ssl.CERT_REQUIRED
+    context.set_alpn_protocols(["http/1.1", "h2"])
+    return context
 
 
 def _with_cors(app: ASGIApp, origins: tuple[str, ...]) -> ASGIApp:

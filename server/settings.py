@@ -33,6 +33,15 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for HTTPS and gRPC over TLS on the one port; ca_certs makes client certificates required."""
+
+    certfile: str
+    keyfile: str | None = None
+    ca_certs: str | None = None
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """The whole server."""
 
@@ -48,4 +57,5 @@ class ServerSettings:
     header_timeout_s: float = 20.0
     api_keys: ApiKeys = field(default_factory=ApiKeys)
     cors_origins: tuple[str, ...] = ()
+    tls: TlsFiles | None = None
     metrics_auth: bool = False

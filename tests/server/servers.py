@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,10 +29,12 @@ class ServerProcess:
     process: subprocess.Popen[str]
     port: int
     log_path: Path
+    tls_ca: Path | None = None  # a TLS server: https, trusting this CA
+    tls_client: Path | None = None  # the client certificate (+ key) it requires, if any
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls_ca else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def address(self) -> str:
@@ -48,7 +51,10 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()[-3000:]}")
             try:
-                status = httpx.get(f"{self.url}/health/ready", timeout=2).status_code
+                verify = ssl.create_default_context(cafile=str(self.tls_ca)) if self.tls_ca else True
+                if self.tls_client and not isinstance(verify, bool):
+                    verify.load_cert_chain(str(self.tls_client))
+                status = httpx.get(f"{self.url}/health/ready", timeout=2, verify=verify).status_code
             except httpx.TransportError:
                 time.sleep(0.05)
                 continue
@@ -71,8 +77,8 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def start_server(tmp_path: Path, *args: str | Path, wait: bool = True,
-                 env: dict[str, str] | None = None) -> Iterator[ServerProcess]:  # fmt: skip
+def start_server(tmp_path: Path, *args: str | Path, wait: bool = True, env: dict[str, str] | None = None,
+                 tls_ca: Path | None = None, tls_client: Path | None = None) -> Iterator[ServerProcess]:  # fmt: skip
     """Start a server with the given flags (port and workdir added) and extra environment; stopped on exit."""
     port = free_port()
     log_path = tmp_path / f"server-{port}.log"
@@ -82,7 +88,7 @@ def start_server(tmp_path: Path, *args: str | Path, wait: bool = True,
              "--workdir", str(tmp_path / "workdir"), *map(str, args)],
             stdout=log, stderr=subprocess.STDOUT, env=child_env(**(env or {})), text=True,
         )  # fmt: skip
-    server = ServerProcess(process, port, log_path)
+    server = ServerProcess(process, port, log_path, tls_ca, tls_client)
     try:
         if wait:
             server.wait_ready()
