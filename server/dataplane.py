@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +100,7 @@ class DataPlane:
                 if timeout_s is None
                 else min(timeout_s, self.settings.request_timeout_s)
             )
-            job = Job(0, kind, body, params, transport, deadline=started + timeout)
+            job = Job(0, kind, body, params, transport, deadline=started + timeout, request_id=uuid.uuid4().hex[:16])
             result = await self.pools[spec.name].submit(job)
             status = result.status
             return result

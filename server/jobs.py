@@ -40,6 +40,7 @@ class Job:
     transport: Transport = PLAIN
     deadline: float = float("inf")
     enqueued: float = 0.0
+    request_id: str = ""  # the front's id for this request: in the log beside any detail an error body leaves out
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import time
 import zlib
 from collections.abc import Callable
@@ -35,6 +36,14 @@ class _Prepared:
     @property
     def batch(self) -> int:
         return next(iter(self.feeds.values())).shape[0]
+
+
+log = logging.getLogger("server.worker")
+
+
+def _detail(exc: Exception) -> str:
+    """An unexpected exception for the log (never for a response body): its type and text on one line."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]
 
 
 def gunzip(data: bytes, limit: int) -> bytes:
@@ -80,8 +89,9 @@ class JobHandler:
                 results[job.id] = self._error(job, exc)
                 continue
             except Exception as exc:  # input no check foresaw: answer this job, keep the worker (and its batch)
-                problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-                results[job.id] = self._error(job, InvalidInput(f"malformed request ({problem})"))
+                log.warning("request %s: malformed: %s", job.request_id, _detail(exc))
+                error = InvalidInput(f"malformed request: the server could not read it (request id {job.request_id})")
+                results[job.id] = self._error(job, error)
                 continue
             prepared.timings["preprocess"] = time.perf_counter() - t0
             key = tuple((name, a.shape[1:], a.dtype.str) for name, a in sorted(prepared.feeds.items()))
@@ -100,9 +110,13 @@ class JobHandler:
         t0 = time.perf_counter()
         try:
             outputs = self.engine.run(feeds)
-        except Exception as exc:  # engines raise their own exception types
-            error = InternalError(f"inference failed: {' '.join(str(exc).split())[:300]}")
-            return [{p.job.id: self._error(p.job, error)} for p in group]
+        except Exception as exc:  # engines raise their own exception types; their text stays in the log
+            ids = ", ".join(p.job.request_id for p in group)
+            log.error("request %s: inference failed: %s", ids, _detail(exc))
+            return [
+                {p.job.id: self._error(p.job, InternalError(f"inference failed (request id {p.job.request_id})"))}
+                for p in group
+            ]
         infer = time.perf_counter() - t0
         if len(group) > 1 and any(v.ndim == 0 or v.shape[0] != total for v in outputs.values()):
             return [r for p in group for r in self._run([p])]  # outputs not batch-major: run one by one
@@ -118,8 +132,9 @@ class JobHandler:
                 done.append({p.job.id: self._error(p.job, exc)})
                 continue
             except Exception as exc:  # a failure encoding one result must not take the worker and its batch down
-                problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-                done.append({p.job.id: self._error(p.job, InternalError(f"encoding the result failed: {problem}"))})
+                log.error("request %s: encoding the result failed: %s", p.job.request_id, _detail(exc))
+                error = InternalError(f"encoding the result failed (request id {p.job.request_id})")
+                done.append({p.job.id: self._error(p.job, error)})
                 continue
             headers = {}
             if p.job.transport.gzip_reply and len(body) >= GZIP_MIN_BYTES and not content_type.startswith("image/"):
