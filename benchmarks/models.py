@@ -166,6 +166,7 @@ def _build_once(
     out_dir: Path, name: str, arch: Arch, input_shape: tuple[int, ...], seed: int
 ) -> tuple[Path, dict[str, Any]]:
     from convert.api import ConvertOptions, convert_model
+    from convert.loader import ConvertError
     from segcore.modelconfig import ModelConfig
 
     height, width = int(input_shape[2]), int(input_shape[3])
@@ -192,7 +193,8 @@ def _build_once(
         )
         config = result.config
         if config.onnx is None or not config.onnx.check.passed:
-            raise SystemExit(f"the ONNX copy of {name} did not pass its check: {config.onnx}")
+            # the converter now keeps the model without a copy and says why; build() retries on a label mismatch
+            raise ConvertError(f"no verified ONNX copy of {name}: {config.onnx_missing}")
         note = UNTRAINED_NOTE.format(seed=seed)
         source_info = dict(config.source, weights=note, parameters=str(params), architecture=_arch_text(arch))
         config = config.model_copy(update={"source": source_info})
