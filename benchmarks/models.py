@@ -137,8 +137,9 @@ def build(
 ) -> tuple[Path, dict[str, Any]]:  # fmt: skip
     """Build, export and convert; returns the entry dir (replaced atomically) and a summary.
 
-    Random weights give an argmax map full of near-ties, so a seed can fail the converter's exact ONNX label
-    check by a pixel (seed 7 at 512x512: 1 of 524288 pixels); then the next seed is tried, up to `attempts`.
+    Random weights give an argmax map full of near-ties that can fail the converter's ONNX label check (it
+    needs 99.99% of pixels; before, it needed all, and seed 7 at 512x512 missed 1 of 524288); then the next
+    seed is tried, up to `attempts`.
     """
     from convert.loader import ConvertError
 
