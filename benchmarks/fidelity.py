@@ -66,24 +66,23 @@ def measure(export: Path, entry: Path, images: list[Path]) -> dict[str, Any]:
     same: dict[str, list[float]] = {f"{e}_vs_paddleseg": [] for e in engines}
     if len(engines) == 2:
         same["onnxruntime_vs_paddle"] = []
-    pixels = 0
+    sizes = []
     for image in images:
         expected = reference(image)
         bgr = cv2.imread(str(image))
         labels = {e: p.segment(bgr).label_map for e, p in pipelines.items()}
-        pixels += expected.size
+        sizes.append(float(expected.size))
         for e, got in labels.items():
             same[f"{e}_vs_paddleseg"].append(float(np.mean(got == expected)) if got.shape == expected.shape else 0.0)
         if len(engines) == 2:
             same["onnxruntime_vs_paddle"].append(float(np.mean(labels["onnxruntime"] == labels["paddle"])))
-    sizes = np.array([w * h for w, h in SIZES[: len(images)]], dtype=np.float64)
     return {
         "engines": engines,
         "onnx_rewrites": spec.config.onnx.rewrites if spec.config.onnx else [],
         "onnx_missing": spec.config.onnx_missing,
         "min_agreement": {k: min(v) for k, v in same.items()},
-        "pixel_agreement": {k: float(np.dot(v, sizes) / sizes.sum()) for k, v in same.items()},
-        "pixels": pixels,
+        "pixel_agreement": {k: float(np.dot(v, sizes) / sum(sizes)) for k, v in same.items()},
+        "pixels": int(sum(sizes)),
     }
 
 
