@@ -8,6 +8,8 @@ import sys
 COMMANDS = {
     "parity": ("benchmarks.fidelity", "PaddleSeg fidelity: labels vs PaddleSeg's pipeline, per export and engine"),
     "run": ("benchmarks.run", "server vs in-process limit vs peers: throughput and latency"),
+    "overload": ("benchmarks.overload", "goodput vs offered load with a small queue and retrying clients"),
+    "bombs": ("benchmarks.bombs", "what hostile bodies cost: answer, time and peak memory"),
     "evaluate": ("benchmarks.evaluate", "accuracy (mIoU) of a served model on a labelled set"),
     "gpu": ("benchmarks.gpu", "GPU: dynamic batching, Paddle vs ONNX Runtime vs TensorRT"),
     "models": ("benchmarks.models", "build random-weight benchmark models"),

@@ -19,6 +19,10 @@ from typing import Any
 
 import httptools
 
+from client_sdk.errors import RETRY_AFTER_MS, error_for
+from client_sdk.retry import RetryPolicy
+from client_sdk.transport import retry_after
+
 
 @dataclass
 class Spec:
@@ -35,6 +39,9 @@ class Spec:
     rate: float = 0.0  # open loop: requests per second
     duration: float = 10.0
     warmup: float = 1.0
+    retries: int = 0  # HTTP: send a request refused with 429/503 again, as the SDK's RetryPolicy decides
+    deadline: float = 30.0  # HTTP with retries: a request's whole budget in seconds, as the SDK's timeout
+    retry_hint: str = "ms"  # ms: Retry-After-Ms, else Retry-After (as the SDK) | seconds: Retry-After only
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Outcome:
     elapsed: float = 0.0
     client_cpu_s: float = 0.0
     bytes_unknown: bool = False
+    refusals: dict[str, int] = field(default_factory=dict)  # answers that were retried, by status
 
 
 class _HttpConnection(asyncio.Protocol):
@@ -59,6 +67,7 @@ class _HttpConnection(asyncio.Protocol):
         self.waiter: asyncio.Future[tuple[int, int]] | None = None
         self.size = 0
         self.keep_alive = True
+        self.hints: dict[bytes, bytes] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -66,6 +75,11 @@ class _HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.size += len(data)
         self.parser.feed_data(data)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name in (b"retry-after", b"retry-after-ms"):
+            self.hints[name] = value
 
     def on_headers_complete(self) -> None:
         self.keep_alive = self.parser.should_keep_alive()  # only meaningful while the message is parsed
@@ -80,7 +94,7 @@ class _HttpConnection(asyncio.Protocol):
 
     async def request(self, data: bytes) -> tuple[int, int]:
         assert self.transport is not None
-        self.size = 0
+        self.size, self.hints = 0, {}
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(data)
         return await self.waiter
@@ -99,10 +113,13 @@ class _Client:
         self.body = body
         self.sent = len(self.http_request) if spec.protocol == "http" else len(body)
         self._pool: list[_HttpConnection] = []
+        self.policy = RetryPolicy(retries=spec.retries)
+        self.refused: list[str] = []  # statuses of answers that were retried, collected by the caller
         self._channel: Any = None
         self._sdk: Any = None
 
-    async def _http(self) -> tuple[str, int]:
+    async def _http_once(self) -> tuple[int, int, float | None]:
+        """(status, bytes received, the server's retry hint in seconds) of one HTTP exchange."""
         conn = self._pool.pop() if self._pool else None
         if conn is None or conn.transport is None or conn.transport.is_closing():
             _, conn = await asyncio.get_running_loop().create_connection(_HttpConnection, self.host, self.port)
@@ -112,7 +129,25 @@ class _Client:
         else:
             assert conn.transport is not None
             conn.transport.close()
-        return str(status), size
+        hints = {k.decode(): v.decode() for k, v in conn.hints.items()}
+        if self.spec.retry_hint == "seconds":
+            hints.pop(RETRY_AFTER_MS, None)
+        return status, size, retry_after(hints)
+
+    async def _http(self) -> tuple[str, int]:
+        """One request, sent again on 429/503 as the SDK would (RetryPolicy, within spec.deadline)."""
+        deadline = time.perf_counter() + self.spec.deadline
+        attempt = 0
+        while True:
+            status, size, hint = await self._http_once()
+            if status not in (429, 503) or not self.spec.retries:
+                return str(status), size
+            wait = self.policy.wait(error_for("", status, "", hint), attempt, deadline - time.perf_counter())
+            if wait is None:
+                return str(status), size
+            self.refused.append(str(status))
+            attempt += 1
+            await asyncio.sleep(wait)
 
     async def _grpc(self) -> tuple[str, int]:
         import grpc
@@ -161,8 +196,11 @@ async def _run(spec: Spec) -> Outcome:
             status, size = await client.send()
         except (ConnectionError, OSError) as exc:
             status, size = type(exc).__name__, 0
+        refused, client.refused = client.refused, []
         if not measuring.is_set():
             return
+        for label in refused:
+            outcome.refusals[label] = outcome.refusals.get(label, 0) + 1
         if size < 0:
             outcome.bytes_unknown = True
         outcome.bytes_sent += client.sent

@@ -16,6 +16,7 @@ from client_sdk.errors import InvalidInput, SegServingError
 from client_sdk.idphoto import IdPhoto, id_photo_params
 from client_sdk.images import ImageInput, describe, encode
 from client_sdk.result import SegResult
+from client_sdk.retry import RetryPolicy, with_retries, with_retries_async
 from client_sdk.transport import (
     API_KEY_ENV,
     AsyncGrpcTransport,
@@ -23,8 +24,6 @@ from client_sdk.transport import (
     GrpcTransport,
     HttpTransport,
     Verify,
-    with_retries,
-    with_retries_async,
 )
 from segcore.defaults import DEFAULT_ENDPOINT, DEFAULT_MODEL
 
@@ -63,8 +62,9 @@ class _ClientBase:
                  backoff: float = 0.1, verify: Verify = True) -> None:  # fmt: skip
         if protocol not in ("http", "grpc"):
             raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
-        self.model, self.retries, self.backoff = model, retries, backoff
-        self._args = (endpoint, timeout, _headers(api_key), verify)
+        self.model, self.timeout = model, timeout
+        self.retry = RetryPolicy(retries, backoff)
+        self._args = (endpoint, _headers(api_key), verify)
         http, grpc_ = self._transports
         self._transport = http(*self._args) if protocol == "http" else grpc_(*self._args)
         self._http = self._transport if protocol == "http" else None  # id_photo always goes over HTTP
@@ -102,8 +102,8 @@ class SegClient(_ClientBase):
         or a PIL image. probability=True also returns the probability map of class_id (default: class 1)."""
         data = _encode(image, rgb)
         options = _options(probability, class_id)
-        return with_retries(lambda: self._transport.segment(model or self.model, data, options), self.retries,
-                            self.backoff)  # fmt: skip
+        return with_retries(lambda left: self._transport.segment(model or self.model, data, options, left),
+                            self.retry, self.timeout)  # fmt: skip
 
     def segment_batch(self, images: Iterable[ImageInput], *, concurrency: int = 4, progress: bool = True,
                       rgb: bool = False, probability: bool = False, class_id: int | None = None,
@@ -134,7 +134,8 @@ class SegClient(_ClientBase):
                                               height=height, crop=crop, format=format, max_kb=max_kb, sheet=sheet,
                                               refine=refine)  # fmt: skip
         http = self._http_transport()
-        body = with_retries(lambda: http.post_image("/v1/id-photo", data, params), self.retries, self.backoff)
+        body = with_retries(lambda left: http.post_image("/v1/id-photo", data, params, left), self.retry,
+                            self.timeout)  # fmt: skip
         return IdPhoto.from_json(json.loads(body))
 
     def close(self) -> None:
@@ -159,8 +160,9 @@ class AsyncSegClient(_ClientBase):
         """See SegClient.segment."""
         data = _encode(image, rgb)
         options = _options(probability, class_id)
-        return await with_retries_async(lambda: self._transport.segment(model or self.model, data, options),
-                                        self.retries, self.backoff)  # fmt: skip
+        return await with_retries_async(
+            lambda left: self._transport.segment(model or self.model, data, options, left), self.retry, self.timeout
+        )
 
     async def segment_batch(self, images: Iterable[ImageInput], *, concurrency: int = 4, progress: bool = True,
                             rgb: bool = False, probability: bool = False, class_id: int | None = None,
@@ -194,8 +196,8 @@ class AsyncSegClient(_ClientBase):
                                               height=height, crop=crop, format=format, max_kb=max_kb, sheet=sheet,
                                               refine=refine)  # fmt: skip
         http = self._http_transport()
-        body = await with_retries_async(lambda: http.post_image("/v1/id-photo", data, params), self.retries,
-                                        self.backoff)  # fmt: skip
+        body = await with_retries_async(lambda left: http.post_image("/v1/id-photo", data, params, left),
+                                        self.retry, self.timeout)  # fmt: skip
         return IdPhoto.from_json(json.loads(body))
 
     async def close(self) -> None:

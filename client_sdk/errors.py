@@ -24,7 +24,8 @@ class ModelNotFound(SegServingError, LookupError):
 
 
 class ServerBusy(SegServingError):
-    """The server's queue is full (429); `retry_after` is the server's hint in seconds."""
+    """The server is overloaded (code "busy") or the API key is over its rate limit ("rate_limited"), both 429;
+    `retry_after` is the server's hint in seconds."""
 
     def __init__(self, message: str, status: int = 429, code: str = "busy", retry_after: float | None = None) -> None:
         super().__init__(message, status, code)
@@ -58,6 +59,7 @@ CODES: dict[str, type[SegServingError]] = {
     "method_not_allowed": InvalidInput,
     "not_found": ModelNotFound,
     "busy": ServerBusy,
+    "rate_limited": ServerBusy,
     "deadline_exceeded": Timeout,
     "unavailable": Unavailable,
     "unauthenticated": AuthError,
@@ -83,6 +85,7 @@ GRPC_TO_HTTP = {
     "DEADLINE_EXCEEDED": 504,
 }
 GRPC_METADATA_KEY = "segserving-error-code"
+RETRY_AFTER_MS = "retry-after-ms"  # the server's precise retry hint: an HTTP header and gRPC trailing metadata
 
 
 def error_for(code: str, status: int, message: str, retry_after: float | None = None) -> SegServingError:
@@ -97,6 +100,8 @@ def error_for(code: str, status: int, message: str, retry_after: float | None = 
 def error_for_grpc(code_name: str, message: str, metadata: dict[str, str] | None = None) -> SegServingError:
     """The exception for a gRPC failure: the server's code from the trailing metadata (its HTTP status too), else
     the gRPC status code."""
-    code = (metadata or {}).get(GRPC_METADATA_KEY, "")
+    metadata = metadata or {}
+    code = metadata.get(GRPC_METADATA_KEY, "")
     status = CODE_STATUS.get(code) or GRPC_TO_HTTP.get(code_name, 500)
-    return error_for(code, status, message)
+    hint = metadata.get(RETRY_AFTER_MS, "")
+    return error_for(code, status, message, int(hint) / 1000 if hint.isdigit() else None)

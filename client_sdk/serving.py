@@ -16,15 +16,18 @@ import httpx
 import numpy as np
 
 from client_sdk.errors import InvalidInput, SegServingError, error_for
+from client_sdk.retry import RetryPolicy, with_retries
 from client_sdk.tensors import request_json, request_proto, response_to_dict
 from client_sdk.transport import (
     API_KEY_ENV,
     MAX_MESSAGE,
+    Verify,
     base_url,
+    grpc_channel_args,
     grpc_error,
-    grpc_target,
+    http_verify,
+    retry_after,
     transport_error,
-    with_retries,
 )
 from segcore.defaults import DEFAULT_PORT
 from segcore.dtypes import CODE_TO_DTYPE
@@ -45,15 +48,20 @@ class ServingClient:
     Protobuf over HTTP by default; set_use_grpc_client(True) for gRPC, set_http_proto(False) for JSON.
     Unlike the originals it accepts hostnames, raises typed errors instead of returning None, and resolves a
     legacy fetch name (e.g. 'save_infer_model/scale_0.tmp_1') to the model's only output, with a warning.
+    connect("https://host:9393") speaks TLS (HTTP and gRPC), checking the server against `verify` (True: the
+    system's CAs, or a CA bundle path); `api_key` (default: env SEGSERVING_API_KEY) is sent as a Bearer token.
+    A request refused as busy (429) or unavailable (503) is sent again up to `retries` times within timeout_ms.
     """
 
     def __init__(self, ip: str = "127.0.0.1", port: str | int = DEFAULT_PORT,
                  service_name: str = "/GeneralModelService/inference", timeout_ms: int = 200_000,
-                 retries: int = 2, model: str | None = None, api_key: str | None = None) -> None:  # fmt: skip
+                 retries: int = 2, model: str | None = None, api_key: str | None = None,
+                 verify: Verify = True) -> None:  # fmt: skip
         self._endpoint = f"{ip}:{port}"
         self.service_name = service_name
         self.timeout_ms = timeout_ms
         self.retries = retries
+        self.verify = verify  # for an https:// endpoint: True (system CAs), a CA bundle path, or False (HTTP only)
         self.model = model  # which model on a multi-model SegServing server (default: its first)
         self._conf: ServingConf | None = None
         self._http_proto, self._grpc = True, False
@@ -118,10 +126,12 @@ class ServingClient:
         for name in requested:  # a loop, not a comprehension: the warning's stacklevel must reach the caller
             resolved.append(self._fetch_var(name, conf))
         aliases = [v.alias for v in resolved]
+        policy, timeout = RetryPolicy(self.retries), self.timeout_ms / 1000
         if self._grpc:
-            result = with_retries(lambda: self._grpc_call(request_proto(feeds, aliases, log_id)), self.retries, 0.1)
+            body = request_proto(feeds, aliases, log_id)
+            result = with_retries(lambda left: self._grpc_call(body, left), policy, timeout)
         else:
-            result = with_retries(lambda: self._http_call(feeds, aliases, log_id), self.retries, 0.1)
+            result = with_retries(lambda left: self._http_call(feeds, aliases, log_id, left), policy, timeout)
         for name, var in zip(requested, resolved, strict=True):
             if name != var.alias and var.alias in result:
                 result[name] = result[var.alias]
@@ -186,10 +196,11 @@ class ServingClient:
             return var
         raise UnknownFetchName(f"unknown fetch name {name!r}; this model's outputs: {names}", 400)
 
-    def _http_call(self, feeds: list[tuple[VarSpec, np.ndarray]], fetch: list[str], log_id: int) -> dict[str, Any]:
+    def _http_call(self, feeds: list[tuple[VarSpec, np.ndarray]], fetch: list[str], log_id: int,
+                   timeout: float) -> dict[str, Any]:  # fmt: skip
         if self._http is None:
-            self._http = httpx.Client(base_url=base_url(self._endpoint), timeout=self.timeout_ms / 1000,
-                                      headers=self._headers)  # fmt: skip
+            self._http = httpx.Client(base_url=base_url(self._endpoint), headers=self._headers,
+                                      verify=http_verify(self.verify))  # fmt: skip
         if self._http_proto:
             body, content_type = request_proto(feeds, fetch, log_id), "application/proto"
         else:
@@ -199,9 +210,10 @@ class ServingClient:
             body, headers["Content-Encoding"] = gzip.compress(body, compresslevel=1), "gzip"
         try:
             params = {"model": self.model} if self.model else None
-            response = self._http.post(self.service_name, content=body, headers=headers, params=params)
+            response = self._http.post(self.service_name, content=body, headers=headers, params=params,
+                                       timeout=max(timeout, 0.001))  # fmt: skip
         except httpx.TransportError as exc:
-            raise transport_error(exc, self.timeout_ms / 1000) from None
+            raise transport_error(exc, timeout) from None
         proto = response.headers.get("content-type", "").startswith("application/proto")
         if response.status_code != 200:
             raise self._error(response, proto)
@@ -218,13 +230,14 @@ class ServingClient:
                 message, code = doc.get("err_msg"), str(doc.get("code", ""))
         except Exception:  # not a Response body (e.g. a proxy's error page)
             message = None
-        retry = response.headers.get("retry-after")
-        return error_for(code, response.status_code, message or response.text, float(retry) if retry else None)
+        return error_for(code, response.status_code, message or response.text, retry_after(response.headers))
 
-    def _grpc_call(self, body: bytes) -> dict[str, Any]:
+    def _grpc_call(self, body: bytes, timeout: float) -> dict[str, Any]:
         if self._channel is None:
             options = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
-            self._channel = grpc.insecure_channel(grpc_target(self._endpoint), options=options)
+            target, credentials = grpc_channel_args(self._endpoint, self.verify)
+            self._channel = (grpc.secure_channel(target, credentials, options=options) if credentials
+                             else grpc.insecure_channel(target, options=options))  # fmt: skip
         call: grpc.UnaryUnaryMultiCallable[bytes, Response] = self._channel.unary_unary(
             INFERENCE_METHOD, request_serializer=None, response_deserializer=Response.FromString
         )
@@ -232,6 +245,6 @@ class ServingClient:
             (("model", self.model),) if self.model else ()
         )
         try:
-            return response_to_dict(call(body, timeout=self.timeout_ms / 1000, metadata=tuple(metadata)))
+            return response_to_dict(call(body, timeout=max(timeout, 0.001), metadata=tuple(metadata)))
         except grpc.RpcError as exc:
             raise grpc_error(exc) from None

@@ -1,34 +1,22 @@
-"""How segment() reaches the server: the image API over HTTP (httpx) or gRPC, sync and async,
-with bounded retries on 429 (honouring Retry-After) and 503."""
+"""How segment() reaches the server: the image API over HTTP (httpx) or gRPC, sync and async. Each call takes
+the seconds left to its caller's deadline (client_sdk.retry decides about trying again)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import random
 import ssl
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 import httpx
 
-from client_sdk.errors import (
-    SegServingError,
-    ServerBusy,
-    Timeout,
-    Unavailable,
-    error_for,
-    error_for_grpc,
-)
+from client_sdk.errors import RETRY_AFTER_MS, SegServingError, Timeout, Unavailable, error_for, error_for_grpc
 from client_sdk.images import decode_png
 from client_sdk.result import SegResult
 from segcore.proto.segmentation_pb2 import SegmentRequest, SegmentResponse
 
-T = TypeVar("T")
 SEGMENT_METHOD = "/segserving.v1.Segmentation/Segment"
 MAX_MESSAGE = 512 * 2**20
 
@@ -63,39 +51,6 @@ def grpc_channel_args(endpoint: str, verify: Verify) -> tuple[str, grpc.ChannelC
     return grpc_target(endpoint), grpc.ssl_channel_credentials(root_certificates=roots)
 
 
-def _delay(error: SegServingError, attempt: int, backoff: float) -> float:
-    jitter = backoff * (2**attempt) * (0.5 + random.random() / 2)
-    if isinstance(error, ServerBusy) and error.retry_after is not None:
-        return error.retry_after + jitter  # at least what the server asked, spread so clients don't retry in waves
-    return jitter
-
-
-def _retryable(error: SegServingError) -> bool:
-    return isinstance(error, ServerBusy | Unavailable)
-
-
-def with_retries(call: Callable[[], T], retries: int, backoff: float) -> T:
-    for attempt in range(retries + 1):
-        try:
-            return call()
-        except SegServingError as error:
-            if not _retryable(error) or attempt == retries:
-                raise
-            time.sleep(_delay(error, attempt, backoff))
-    raise AssertionError("unreachable")
-
-
-async def with_retries_async(call: Callable[[], Awaitable[T]], retries: int, backoff: float) -> T:
-    for attempt in range(retries + 1):
-        try:
-            return await call()
-        except SegServingError as error:
-            if not _retryable(error) or attempt == retries:
-                raise
-            await asyncio.sleep(_delay(error, attempt, backoff))
-    raise AssertionError("unreachable")
-
-
 def http_error(response: httpx.Response) -> SegServingError:
     """The typed error for a non-2xx response, with the server's message."""
     code = ""
@@ -104,13 +59,30 @@ def http_error(response: httpx.Response) -> SegServingError:
         message, code = doc.get("error") or doc.get("err_msg") or response.text, str(doc.get("code", ""))
     except (ValueError, AttributeError):  # not JSON, or JSON that is not an object (a proxy's page)
         message = response.text or response.reason_phrase
-    retry = response.headers.get("retry-after")
-    return error_for(code, response.status_code, str(message), float(retry) if retry else None)
+    return error_for(code, response.status_code, str(message), retry_after(response.headers))
+
+
+def retry_after(headers: httpx.Headers | dict[str, str]) -> float | None:
+    """The server's hint in seconds: Retry-After-Ms (ours, precise) else Retry-After (whole seconds; an HTTP-date,
+    as a proxy may send, is ignored)."""
+    for name, scale in ((RETRY_AFTER_MS, 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value) / scale)
+            except ValueError:
+                continue
+    return None
+
+
+def _bounded(timeout: float) -> float:
+    """A per-attempt timeout: what is left of the caller's deadline, never zero or negative."""
+    return max(timeout, 0.001)
 
 
 def transport_error(exc: Exception, timeout: float) -> SegServingError:
     if isinstance(exc, httpx.TimeoutException):
-        return Timeout(f"no answer within {timeout} s ({type(exc).__name__})")
+        return Timeout(f"no answer within {timeout:.3g} s ({type(exc).__name__})")
     return Unavailable(f"cannot reach the server: {exc}")
 
 
@@ -159,24 +131,24 @@ def segment_request(model: str, data: bytes, options: dict[str, str]) -> bytes:
 class HttpTransport:
     """Image API over HTTP/1.1 with a pooled httpx client."""
 
-    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str], verify: Verify = True) -> None:
-        self.timeout = timeout
-        self._client = httpx.Client(base_url=base_url(endpoint), timeout=timeout, headers=headers,
+    def __init__(self, endpoint: str, headers: dict[str, str], verify: Verify = True) -> None:
+        self._client = httpx.Client(base_url=base_url(endpoint), headers=headers,
                                     verify=http_verify(verify))  # fmt: skip
 
-    def post_image(self, path: str, data: bytes, params: dict[str, str]) -> bytes:
+    def post_image(self, path: str, data: bytes, params: dict[str, str], timeout: float) -> bytes:
         """POST image bytes; the 200 body, or the typed error."""
         try:
-            response = self._client.post(path, content=data, params=params,
+            response = self._client.post(path, content=data, params=params, timeout=_bounded(timeout),
                                          headers={"Content-Type": "application/octet-stream"})  # fmt: skip
         except httpx.TransportError as exc:
-            raise transport_error(exc, self.timeout) from None
+            raise transport_error(exc, timeout) from None
         if response.status_code != 200:
             raise http_error(response)
         return response.content
 
-    def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
-        return result_from_json(self.post_image(f"/v1/models/{model}/segment", data, {**options, "output": "json"}))
+    def segment(self, model: str, data: bytes, options: dict[str, str], timeout: float) -> SegResult:
+        body = self.post_image(f"/v1/models/{model}/segment", data, {**options, "output": "json"}, timeout)
+        return result_from_json(body)
 
     def close(self) -> None:
         self._client.close()
@@ -185,24 +157,23 @@ class HttpTransport:
 class AsyncHttpTransport:
     """Image API over HTTP/1.1 with a pooled httpx.AsyncClient."""
 
-    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str], verify: Verify = True) -> None:
-        self.timeout = timeout
-        self._client = httpx.AsyncClient(base_url=base_url(endpoint), timeout=timeout, headers=headers,
+    def __init__(self, endpoint: str, headers: dict[str, str], verify: Verify = True) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url(endpoint), headers=headers,
                                          verify=http_verify(verify))  # fmt: skip
 
-    async def post_image(self, path: str, data: bytes, params: dict[str, str]) -> bytes:
+    async def post_image(self, path: str, data: bytes, params: dict[str, str], timeout: float) -> bytes:
         """POST image bytes; the 200 body, or the typed error."""
         try:
-            response = await self._client.post(path, content=data, params=params,
+            response = await self._client.post(path, content=data, params=params, timeout=_bounded(timeout),
                                                headers={"Content-Type": "application/octet-stream"})  # fmt: skip
         except httpx.TransportError as exc:
-            raise transport_error(exc, self.timeout) from None
+            raise transport_error(exc, timeout) from None
         if response.status_code != 200:
             raise http_error(response)
         return response.content
 
-    async def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
-        body = await self.post_image(f"/v1/models/{model}/segment", data, {**options, "output": "json"})
+    async def segment(self, model: str, data: bytes, options: dict[str, str], timeout: float) -> SegResult:
+        body = await self.post_image(f"/v1/models/{model}/segment", data, {**options, "output": "json"}, timeout)
         return result_from_json(body)
 
     async def close(self) -> None:
@@ -215,8 +186,7 @@ _GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_se
 class GrpcTransport:
     """Image API over gRPC (segserving.v1.Segmentation) on one channel."""
 
-    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str], verify: Verify = True) -> None:
-        self.timeout = timeout
+    def __init__(self, endpoint: str, headers: dict[str, str], verify: Verify = True) -> None:
         self._metadata = tuple((k.lower(), v) for k, v in headers.items())
         target, credentials = grpc_channel_args(endpoint, verify)
         self._channel = (
@@ -228,9 +198,10 @@ class GrpcTransport:
             SEGMENT_METHOD, request_serializer=None, response_deserializer=SegmentResponse.FromString
         )
 
-    def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
+    def segment(self, model: str, data: bytes, options: dict[str, str], timeout: float) -> SegResult:
         try:
-            message = self._call(segment_request(model, data, options), timeout=self.timeout, metadata=self._metadata)
+            message = self._call(segment_request(model, data, options), timeout=_bounded(timeout),
+                                 metadata=self._metadata)  # fmt: skip
         except grpc.RpcError as exc:
             raise grpc_error(exc) from None
         return result_from_proto(message)
@@ -242,13 +213,12 @@ class GrpcTransport:
 class AsyncGrpcTransport:
     """Image API over gRPC with grpc.aio."""
 
-    def __init__(self, endpoint: str, timeout: float, headers: dict[str, str], verify: Verify = True) -> None:
-        self.timeout = timeout
+    def __init__(self, endpoint: str, headers: dict[str, str], verify: Verify = True) -> None:
         self._metadata = tuple((k.lower(), v) for k, v in headers.items())
         self._endpoint, self._credentials = grpc_channel_args(endpoint, verify)
         self._channel: grpc.aio.Channel | None = None
 
-    async def segment(self, model: str, data: bytes, options: dict[str, str]) -> SegResult:
+    async def segment(self, model: str, data: bytes, options: dict[str, str], timeout: float) -> SegResult:
         if self._channel is None:  # grpc.aio channels bind to the running loop: create lazily
             self._channel = (
                 grpc.aio.secure_channel(self._endpoint, self._credentials, options=_GRPC_OPTIONS)
@@ -259,7 +229,7 @@ class AsyncGrpcTransport:
             SEGMENT_METHOD, request_serializer=None, response_deserializer=SegmentResponse.FromString
         )
         try:
-            message = await call(segment_request(model, data, options), timeout=self.timeout,
+            message = await call(segment_request(model, data, options), timeout=_bounded(timeout),
                                  metadata=self._metadata)  # fmt: skip
         except grpc.RpcError as exc:
             raise grpc_error(exc) from None

@@ -50,15 +50,17 @@ class ApiKeys:
 
     def accepts(self, presented: str | None) -> bool:
         """Whether `presented` is one of the keys (always True when no keys are set)."""
-        if not self.digests:
-            return True
+        return not self.digests or self.identify(presented) is not None
+
+    def identify(self, presented: str | None) -> bytes | None:
+        """The digest of `presented` if it is one of the keys (it names the caller, e.g. for --rate_limit)."""
         if not presented:
-            return False
+            return None
         digest = hashlib.sha256(presented.encode("utf-8", "replace")).digest()
         found = False
         for known in self.digests:  # no early exit: the time does not depend on which key matched
             found |= hmac.compare_digest(digest, known)
-        return found
+        return digest if found else None
 
 
 def credential(authorization: str | None, api_key: str | None) -> str | None:

@@ -136,6 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--metrics_auth", action="store_true", help="with API keys, /metrics needs a key too")
     p.add_argument(
+        "--max_connections",
+        type=int,
+        default=1000,
+        help="open client connections; at the cap idle ones are closed to make room, and with none idle a new "
+        "one gets 503 (default: %(default)s; 0: no cap)",
+    )
+    p.add_argument(
+        "--rate_limit",
+        type=float,
+        default=0.0,
+        help="with API keys: inference requests per second per key (token bucket, bursts up to one second's "
+        "worth); 429 with Retry-After beyond (default: no limit)",
+    )
+    p.add_argument(
         "--drain_timeout_ms",
         type=float,
         default=20000,
@@ -224,13 +238,19 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         parser.error("--ssl_keyfile and --ssl_ca_certs need --ssl_certfile")
     if args.metrics_auth and not keys.enabled:
         parser.error("--metrics_auth needs API keys (--api_key_file or SEGSERVING_API_KEYS)")
+    if args.max_connections < 0:
+        parser.error(f"--max_connections must be >= 0 (0: no cap), got {args.max_connections}")
+    if args.rate_limit < 0:
+        parser.error(f"--rate_limit must be >= 0, got {args.rate_limit:g}")
+    if args.rate_limit and not keys.enabled:
+        parser.error("--rate_limit is per API key: it needs keys (--api_key_file or SEGSERVING_API_KEYS)")
     return ServerSettings(
         models=tuple(models), host=args.host, port=args.port, max_body_size=args.max_body_size,
         request_timeout_s=args.request_timeout_ms / 1000, drain_timeout_s=args.drain_timeout_ms / 1000,
         limits=ImageLimits(max_pixels=args.max_image_pixels), workdir=args.workdir, api_keys=keys,
         metrics_auth=args.metrics_auth, max_header_bytes=args.max_header_bytes,
         header_timeout_s=args.header_timeout_ms / 1000, cors_origins=tuple(args.cors_origins),
-        tls=tls,
+        tls=tls, rate_limit=args.rate_limit, max_connections=args.max_connections,
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,8 @@ class ModelInfo:
 
 
 UNKNOWN_MODEL_LABEL = "(unknown)"
+CLIENT_GONE = 499  # the status /metrics counts for a client that left before its request was read (nginx's 499)
+Body = bytes | Callable[[], Awaitable[bytes]]
 
 
 class DataPlane:
@@ -81,10 +84,12 @@ class DataPlane:
             raise NotFound(f"model {name!r} is not served here; models: {', '.join(self.specs)}")
         return self.specs[name]
 
-    async def infer(self, model: str | None, kind: JobKind, body: bytes, params: dict[str, str], protocol: str,
+    async def infer(self, model: str | None, kind: JobKind, body: Body, params: dict[str, str], protocol: str,
                     timeout_s: float | None = None, transport: Transport = PLAIN) -> Result:  # fmt: skip
         """Run one request on a worker within min(timeout_s, --request_timeout_ms). ServingError for anything
-        refused before or while running."""
+        refused before or while running. `body` may be a coroutine function reading it: it is called only once
+        the request is admitted, so an overloaded server refuses (429) without reading what it would not run. A
+        reader raising ConnectionError (the client left) is counted as 499."""
         started = time.monotonic()
         name = model or self.default_model
         self.metrics.inflight.inc()
@@ -93,19 +98,26 @@ class DataPlane:
             spec = self.spec(name)
             if self.draining:
                 raise Unavailable("server is shutting down")
-            if not body:
-                raise InvalidInput("request body is empty")
             timeout = (
                 self.settings.request_timeout_s
                 if timeout_s is None
                 else min(timeout_s, self.settings.request_timeout_s)
             )
+            pool = self.pools[spec.name]
+            if not isinstance(body, bytes):
+                pool.admission(timeout)
+                body = await body()
+            if not body:
+                raise InvalidInput("request body is empty")
             job = Job(0, kind, body, params, transport, deadline=started + timeout, request_id=uuid.uuid4().hex[:16])
-            result = await self.pools[spec.name].submit(job)
+            result = await pool.submit(job)
             status = result.status
             return result
         except ServingError as exc:
             status = exc.status
+            raise
+        except ConnectionError:
+            status = CLIENT_GONE
             raise
         finally:
             self.metrics.inflight.dec()

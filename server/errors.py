@@ -90,6 +90,12 @@ class Busy(ServingError):
     status, code, grpc_code = 429, "busy", "RESOURCE_EXHAUSTED"
 
 
+class RateLimited(ServingError):
+    """The caller's API key is over --rate_limit; `retry_after` says when its next request is allowed."""
+
+    status, code, grpc_code = 429, "rate_limited", "RESOURCE_EXHAUSTED"
+
+
 class InternalError(ServingError):
     """Inference or encoding failed, or the worker died: not the caller's fault."""
 
@@ -106,10 +112,11 @@ class DeadlineExceeded(ServingError):
 
 ERRORS: tuple[type[ServingError], ...] = (
     InvalidInput, Unauthenticated, PermissionDenied, NotFound, MethodNotAllowed, RequestTimeout, TooLarge,
-    HeadersTooLarge, UnsupportedMedia, Unprocessable, Busy, InternalError, Unavailable, DeadlineExceeded,
+    HeadersTooLarge, UnsupportedMedia, Unprocessable, Busy, RateLimited, InternalError, Unavailable, DeadlineExceeded,
 )  # fmt: skip
 BY_CODE: dict[str, type[ServingError]] = {cls.code: cls for cls in ERRORS}
 BY_STATUS: dict[int, type[ServingError]] = {cls.status: cls for cls in reversed(ERRORS)}
+RETRY_AFTER_MS = "retry-after-ms"  # the precise retry hint: HTTP header beside Retry-After, and gRPC trailing metadata
 GRPC_METADATA_KEY = "segserving-error-code"  # the `code` travels in gRPC trailing metadata under this key
 
 

@@ -35,6 +35,12 @@ class Metrics:
         self.restarts = Counter("segserving_worker_restarts", "Inference workers restarted", ["model"], registry=r)
         self.queue_depth = Gauge("segserving_queue_depth", "Jobs waiting for a worker", ["model"], registry=r)
         self.inflight = Gauge("segserving_inflight_requests", "Requests being handled", registry=r)
+        self.connections = Gauge("segserving_connections", "Open client connections", registry=r)
+        self.connections_closed = Counter("segserving_connections_closed", "Connections closed at --max_connections: "
+                                          "shed (idle, to make room) or refused (no idle one)", ["reason"],
+                                          registry=r)  # fmt: skip
+        self.limited = Counter("segserving_rate_limited", "Requests refused by --rate_limit", ["transport"],
+                               registry=r)  # fmt: skip
 
     @staticmethod
     @functools.cache
@@ -48,6 +54,15 @@ class Metrics:
     def answered(self, model: str, protocol: str, status: int, seconds: float) -> None:
         self._child(self.requests, model, protocol, str(status)).inc()
         self._child(self.latency, model, protocol).observe(seconds)
+
+    def track_connections(self, count: Callable[[], int]) -> None:
+        self.connections.set_function(count)
+
+    def connection_closed(self, reason: str) -> None:
+        self._child(self.connections_closed, reason).inc()
+
+    def rate_limited(self, transport: str) -> None:
+        self._child(self.limited, transport).inc()
 
     # PoolObserver
     def result(self, model: str, job: Job, result: Result) -> None:

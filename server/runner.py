@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import resource
 import signal
 import socket
 import ssl
@@ -19,7 +20,8 @@ from starlette.middleware.cors import CORSMiddleware
 
 from server.dataplane import DataPlane
 from server.grpc.service import build_server
-from server.listener import HeadLimits, sniffing_protocol
+from server.listener import ConnectionTable, HeadLimits, sniffing_protocol
+from server.ratelimit import RateLimiter
 from server.rest.app import create_app
 from server.rest.auth import AuthGate
 from server.rest.inference import ASGIApp, InferenceRoutes
@@ -52,6 +54,12 @@ class Runner:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.plane = DataPlane(settings)
+        self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None  # shared by HTTP and gRPC
+        # a gRPC connection silent for longer than a request may run has no call in progress
+        self.connections = ConnectionTable(settings.max_connections or None, settings.request_timeout_s + 1.0,
+                                           self.plane.metrics.connection_closed)  # fmt: skip
+        self.plane.metrics.track_connections(self.connections.__len__)
+        _room_for_connections(settings.max_connections)
         self.exit_code = 0
         runtime = Path(f"{settings.workdir}_{settings.port}").absolute()
         runtime.mkdir(parents=True, exist_ok=True)
@@ -62,13 +70,21 @@ class Runner:
             self.plane,
             uvicorn.Config(
                 _with_cors(
-                    AuthGate(InferenceRoutes(self.plane, self.app), settings.api_keys, settings.metrics_auth),
+                    AuthGate(
+                        InferenceRoutes(self.plane, self.app),
+                        settings.api_keys,
+                        settings.metrics_auth,
+                        self.limiter,
+                        self.plane.metrics,
+                    ),
                     settings.cors_origins,
                 ),
                 host=settings.host,
                 port=settings.port,
                 http=sniffing_protocol(
-                    str(self.grpc_socket), HeadLimits(settings.max_header_bytes, settings.header_timeout_s)
+                    str(self.grpc_socket),
+                    HeadLimits(settings.max_header_bytes, settings.header_timeout_s),
+                    self.connections,
                 ),
                 loop="uvloop",  # faster I/O callbacks; grpc.aio runs on it too
                 lifespan="on",
@@ -86,7 +102,7 @@ class Runner:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         self.grpc_socket.unlink(missing_ok=True)
-        grpc_server = build_server(self.plane, f"unix:{self.grpc_socket}")
+        grpc_server = build_server(self.plane, f"unix:{self.grpc_socket}", self.limiter)
         await grpc_server.start()
         loading = asyncio.get_running_loop().create_task(self._load())
         try:
@@ -152,9 +168,27 @@ def _with_cors(app: ASGIApp, origins: tuple[str, ...]) -> ASGIApp:
         allow_origins=list(origins),
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "X-API-Key", "Content-Type", "Content-Encoding", "Accept-Encoding"],
-        expose_headers=["Retry-After"],
+        expose_headers=["Retry-After", "Retry-After-Ms"],
         max_age=600,
     )
+
+
+_SPARE_FDS = 256  # beside the connections: workers' sockets, model files, the gRPC socket, logs
+
+
+def _room_for_connections(cap: int) -> None:
+    """Raise the open-file limit (soft, up to the hard one) so `cap` connections fit; warn when they cannot."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = cap + _SPARE_FDS
+    if not cap or soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    target = need if hard == resource.RLIM_INFINITY else min(hard, need)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft < need:
+        log.warning("--max_connections %d needs about %d open files, but this process may open %d (ulimit -n): "
+                    "connections past that cannot be accepted", cap, need, soft)  # fmt: skip
 
 
 def _loopback(host: str) -> bool:

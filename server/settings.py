@@ -59,3 +59,5 @@ class ServerSettings:
     cors_origins: tuple[str, ...] = ()
     tls: TlsFiles | None = None
     metrics_auth: bool = False
+    rate_limit: float = 0.0  # inference requests per second per API key; 0: no limit
+    max_connections: int = 1000  # open client connections; 0: no cap

@@ -9,38 +9,61 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from segcore.proto.segmentation_pb2 import SegmentRequest
-from server.auth import ApiKeys, credential, refusal
+from server.auth import credential, refusal
 from server.dataplane import DataPlane
-from server.errors import GRPC_METADATA_KEY, InvalidInput, ServingError, Unauthenticated, error_for
+from server.errors import (
+    GRPC_METADATA_KEY,
+    RETRY_AFTER_MS,
+    InvalidInput,
+    RateLimited,
+    ServingError,
+    Unauthenticated,
+    error_for,
+)
 from server.jobs import JobKind
+from server.ratelimit import RateLimiter
 
 SERVICE = "baidu.paddle_serving.predictor.general_model.GeneralModelService"
 SEGMENTATION = "segserving.v1.Segmentation"
 
 
 async def _abort(context: grpc.aio.ServicerContext, error: ServingError) -> NoReturn:
-    """End the call with the error's gRPC status, its message, and its `code` in the trailing metadata."""
-    await context.abort(getattr(grpc.StatusCode, error.grpc_code), error.message,
-                        trailing_metadata=((GRPC_METADATA_KEY, error.code),))  # fmt: skip
+    """End the call with the error's gRPC status, its message, its `code` and any retry hint in the trailing
+    metadata."""
+    trailing: tuple[tuple[str, str], ...] = ((GRPC_METADATA_KEY, error.code),)
+    if error.retry_after is not None:
+        trailing += ((RETRY_AFTER_MS, str(max(1, round(error.retry_after * 1000)))),)
+    await context.abort(getattr(grpc.StatusCode, error.grpc_code), error.message, trailing_metadata=trailing)
     raise AssertionError("context.abort returned")  # it raises; this tells the type checker
 
 
-async def _authenticate(keys: ApiKeys, context: grpc.aio.ServicerContext) -> dict[str, Any]:
-    """The call's metadata, after its `authorization` (Bearer) or `x-api-key` passed; UNAUTHENTICATED if not."""
+async def _admit(plane: DataPlane, limiter: RateLimiter | None, context: grpc.aio.ServicerContext) -> dict[str, Any]:
+    """The call's metadata, after its `authorization` (Bearer) or `x-api-key` passed (UNAUTHENTICATED if not)
+    and its key is within --rate_limit (RESOURCE_EXHAUSTED with a retry hint if not)."""
     metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+    keys = plane.settings.api_keys
+    if not keys.enabled:
+        return metadata
     presented = credential(metadata.get("authorization"), metadata.get("x-api-key"))
-    if not keys.accepts(presented):
+    identity = keys.identify(presented)
+    if identity is None:
         await _abort(context, Unauthenticated(refusal(presented)))
+    if limiter is not None:
+        try:
+            limiter.check(identity)
+        except RateLimited as exc:
+            plane.metrics.rate_limited("grpc")
+            await _abort(context, exc)
     return metadata
 
 
-def build_server(plane: DataPlane, address: str) -> grpc.aio.Server:
-    """A grpc.aio server for `plane` bound to `address` (e.g. unix:/path/grpc.sock); not started."""
+def build_server(plane: DataPlane, address: str, limiter: RateLimiter | None = None) -> grpc.aio.Server:
+    """A grpc.aio server for `plane` bound to `address` (e.g. unix:/path/grpc.sock); not started. `limiter`
+    applies --rate_limit per API key (shared with the HTTP side)."""
     limit = plane.settings.max_body_size
-    keys = plane.settings.api_keys
 
     async def inference(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        selected = (await _authenticate(keys, context)).get("model")
+        selected = (await _admit(plane, limiter, context)).get("model")
         model = selected if isinstance(selected, str) else None
         try:
             result = await plane.infer(model, JobKind.PADDLE_PROTO, request, {}, "grpc", context.time_remaining())
@@ -54,7 +77,7 @@ def build_server(plane: DataPlane, address: str) -> grpc.aio.Server:
         return result.body
 
     async def segment(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        await _authenticate(keys, context)
+        await _admit(plane, limiter, context)
         try:
             message = SegmentRequest.FromString(request)
         except DecodeError as exc:

@@ -1,12 +1,15 @@
 """The HTTP side of API keys: an ASGI gate in front of every route but the health probes (and /metrics
-unless --metrics_auth). A refused request gets 401, `WWW-Authenticate`, and the usual JSON error body."""
+unless --metrics_auth). A refused request gets 401, `WWW-Authenticate`, and the usual JSON error body; with
+--rate_limit, an inference request over its key's rate gets 429 with Retry-After."""
 
 from __future__ import annotations
 
 from server.auth import CHALLENGE, ApiKeys, credential, refusal
 from server.codecs.errors import JSON, json_error
-from server.errors import Unauthenticated
-from server.rest.inference import ASGIApp, Receive, Scope, Send, send_response
+from server.errors import RateLimited, Unauthenticated
+from server.metrics import Metrics
+from server.ratelimit import RateLimiter
+from server.rest.inference import ASGIApp, Receive, Scope, Send, is_inference, retry_headers, send_response
 
 OPEN_PREFIXES = ("/health/", "/v2/health/")
 
@@ -14,10 +17,13 @@ OPEN_PREFIXES = ("/health/", "/v2/health/")
 class AuthGate:
     """ASGI app: requests that carry an accepted key (or need none) go on to `app`; others get 401."""
 
-    def __init__(self, app: ASGIApp, keys: ApiKeys, metrics_auth: bool = False) -> None:
+    def __init__(self, app: ASGIApp, keys: ApiKeys, metrics_auth: bool = False, limiter: RateLimiter | None = None,
+                 metrics: Metrics | None = None) -> None:  # fmt: skip
         self.app = app
         self.keys = keys
         self.metrics_auth = metrics_auth
+        self.limiter = limiter
+        self.metrics = metrics
 
     def _open(self, path: str) -> bool:
         return path.startswith(OPEN_PREFIXES) or (path == "/metrics" and not self.metrics_auth)
@@ -28,11 +34,20 @@ class AuthGate:
             return
         headers = dict(scope["headers"])
         presented = credential(_text(headers.get(b"authorization")), _text(headers.get(b"x-api-key")))
-        if self.keys.accepts(presented):
-            await self.app(scope, receive, send)
+        identity = self.keys.identify(presented)
+        if identity is None:
+            error = Unauthenticated(refusal(presented))
+            await send_response(send, error.status, json_error(error), JSON, {"WWW-Authenticate": CHALLENGE})
             return
-        error = Unauthenticated(refusal(presented))
-        await send_response(send, error.status, json_error(error), JSON, {"WWW-Authenticate": CHALLENGE})
+        if self.limiter is not None and is_inference(scope["path"]):
+            try:
+                self.limiter.check(identity)
+            except RateLimited as exc:
+                if self.metrics is not None:
+                    self.metrics.rate_limited("http")
+                await send_response(send, exc.status, json_error(exc), JSON, retry_headers(exc.retry_after))
+                return
+        await self.app(scope, receive, send)
 
 
 def _text(value: bytes | None) -> str | None:

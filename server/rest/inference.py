@@ -7,6 +7,8 @@ process together. Everything else (health, metrics, model info, OpenAPI) is serv
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -15,7 +17,14 @@ from starlette.requests import Request
 
 from server.codecs.errors import JSON, PROTO, error_body, json_error
 from server.dataplane import DataPlane
-from server.errors import InvalidInput, MethodNotAllowed, ServingError, UnsupportedMedia
+from server.errors import (
+    RETRY_AFTER_MS,
+    InvalidInput,
+    MethodNotAllowed,
+    RequestTimeout,
+    ServingError,
+    UnsupportedMedia,
+)
 from server.jobs import JobKind, Result, Transport
 from server.rest.body import form_image, too_large
 
@@ -27,7 +36,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PADDLE_PATHS = ("/GeneralModelService/inference", "/GeneralModelService/debug")
 
 
-class ClientGone(Exception):
+class ClientGone(ConnectionError):
     """The client disconnected before its body arrived."""
 
 
@@ -47,6 +56,11 @@ def _route(path: str) -> tuple[str, str | None] | None:
     return None
 
 
+def is_inference(path: str) -> bool:
+    """Whether `path` is one of the inference routes (the work a caller pays for)."""
+    return _route(path) is not None
+
+
 class InferenceRoutes:
     """ASGI app: POST inference routes handled here, every other request passed to `fallback`."""
 
@@ -54,6 +68,7 @@ class InferenceRoutes:
         self.plane = plane
         self.fallback = fallback
         self.limit = plane.settings.max_body_size
+        self.body_timeout = plane.settings.header_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = _route(scope["path"]) if scope["type"] == "http" else None
@@ -73,8 +88,10 @@ class InferenceRoutes:
             return
         except ServingError as exc:
             body, content_type = error_body(exc, kind)
-            extra = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after is not None else {}
-            await send_response(send, exc.status, body, content_type, extra)
+            headers = retry_headers(exc.retry_after)
+            if isinstance(exc, RequestTimeout):  # the rest of a body that came too slowly is not worth reading
+                headers["Connection"] = "close"
+            await send_response(send, exc.status, body, content_type, headers)
             return
         await send_response(send, result.status, result.body, result.content_type, _result_headers(result))
 
@@ -97,13 +114,21 @@ class InferenceRoutes:
         job_params = dict(params) if kind in (JobKind.IMAGE, JobKind.ID_PHOTO) else {}
         transport = _transport(headers)
         is_form = headers.get("content-type", "").split(";")[0].strip().lower() == "multipart/form-data"
-        if kind in (JobKind.IMAGE, JobKind.ID_PHOTO) and is_form:
-            body = await form_image(Request(scope, receive), self.limit, job_params)
-            return await self.plane.infer(model, kind, body, job_params, protocol, transport=transport)
-        # Any other body on the image routes is taken as the image itself, whatever its Content-Type says (curl's
-        # --data-binary sends application/x-www-form-urlencoded): the worker sniffs the magic bytes and answers
-        # 415 naming the supported formats when they are not an image.
-        body = await _read_body(receive, headers, self.limit)
+
+        async def body() -> bytes:
+            # a body trickled in slowly would hold the connection: it must arrive within --header_timeout_ms
+            try:
+                if kind in (JobKind.IMAGE, JobKind.ID_PHOTO) and is_form:
+                    return await asyncio.wait_for(form_image(Request(scope, receive), self.limit, job_params),
+                                                  self.body_timeout)  # fmt: skip
+                # Any other body on the image routes is taken as the image itself, whatever its Content-Type says
+                # (curl's --data-binary sends application/x-www-form-urlencoded): the worker sniffs the magic
+                # bytes and answers 415 naming the supported formats when they are not an image.
+                return await asyncio.wait_for(_read_body(receive, headers, self.limit), self.body_timeout)
+            except TimeoutError:
+                raise RequestTimeout(f"request body not received within {self.body_timeout:g} s") from None
+
+        # the body is read only once the request is admitted: an overloaded server refuses without reading it
         return await self.plane.infer(model, kind, body, job_params, protocol, transport=transport)
 
 
@@ -134,6 +159,14 @@ async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> b
         chunks.append(chunk)
         if not message.get("more_body"):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def retry_headers(seconds: float | None) -> dict[str, str]:
+    """Retry-After in whole seconds as HTTP defines it (at least 1), and Retry-After-Ms with the precise hint
+    (the SDK's choice; sub-second hints matter under overload, where a 1 s wait would idle the workers)."""
+    if seconds is None:
+        return {}
+    return {"Retry-After": str(max(1, math.ceil(seconds))), RETRY_AFTER_MS: str(max(1, round(seconds * 1000)))}
 
 
 def _result_headers(result: Result) -> dict[str, str]:

@@ -31,10 +31,14 @@ class BatchQueue:
     def __len__(self) -> int:
         return len(self._items)
 
-    def admit(self, pending: Pending) -> None:
-        """Queue `pending`; Busy (with a Retry-After hint) when the queue is full."""
+    def waiting(self) -> int:
+        """Queued jobs whose caller still waits (the others are skipped, costing no worker time)."""
+        return sum(1 for pending in self._items if not pending.future.done())
+
+    def admit(self, pending: Pending, retry_after: float) -> None:
+        """Queue `pending`; Busy with the `retry_after` hint (seconds) when the queue is full."""
         if len(self._items) >= self.policy.max_queue:
-            raise Busy(f"model {self.model!r} queue is full ({self.policy.max_queue})", retry_after=0.1)
+            raise Busy(f"model {self.model!r} queue is full ({self.policy.max_queue})", retry_after=retry_after)
         self._items.append(pending)
 
     def hold_s(self, now: float, worker_idle: bool) -> float:

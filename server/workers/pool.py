@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from segcore.images import ImageLimits
-from server.errors import DeadlineExceeded, InternalError, ServingError, Unavailable
+from server.errors import Busy, DeadlineExceeded, InternalError, ServingError, Unavailable
 from server.jobs import Job, Result
 from server.settings import BatchPolicy, ModelSettings
 from server.workers import channel
+from server.workers.admission import ServiceTime, admit
 from server.workers.batching import BatchQueue, Pending
 from server.workers.process import WorkerFailed, WorkerReady, WorkerSpec, worker_main
 
@@ -41,6 +42,8 @@ class _Worker:
     writer: asyncio.StreamWriter | None = None
     ready: WorkerReady | None = None
     batches: deque[list[Pending]] = field(default_factory=deque)
+    sent: deque[float] = field(default_factory=deque)  # when each of `batches` was written to the worker
+    last_done: float = 0.0  # when the worker last answered a batch
     reader_task: asyncio.Task[None] | None = None
     failures: int = 0
 
@@ -54,6 +57,7 @@ class ModelWorkers:
         self._observer = observer
         self._workers = [_Worker(spec) for spec in specs]
         self._queue = BatchQueue(policy, name)
+        self._service = ServiceTime()
         self._ids = itertools.count(1)
         self._timer: asyncio.TimerHandle | None = None
         self._closing = False
@@ -146,8 +150,9 @@ class ModelWorkers:
             raise Unavailable(f"model {self.name!r} is not ready", retry_after=1.0)
         job.id = next(self._ids)
         job.enqueued = time.monotonic()
+        self.admission(job.deadline - job.enqueued)
         pending = Pending(job, asyncio.get_running_loop().create_future())
-        self._queue.admit(pending)
+        self._queue.admit(pending, self._service.retry_hint(len(self._queue), self._ready_workers()))
         self._dispatch()
         timeout = job.deadline - time.monotonic()
         try:
@@ -156,6 +161,24 @@ class ModelWorkers:
             raise DeadlineExceeded(f"request deadline exceeded ({job.deadline - job.enqueued:.3f} s)") from None
         finally:  # no-op once answered; else nobody waits any more (deadline, caller cancelled): skip it if queued
             pending.future.cancel()
+
+    def admission(self, budget_s: float) -> None:
+        """Busy (429, with a retry hint) if the queue is full or the work ahead would outlast `budget_s` (504 if
+        that is already over): callers may ask before reading a request's body, so an overloaded server refuses
+        it cheaply."""
+        if budget_s <= 0:
+            raise DeadlineExceeded("request deadline passed before it could be queued")
+        queued, workers = len(self._queue), self._ready_workers()
+        if queued >= self.policy.max_queue:
+            raise Busy(f"model {self.name!r} queue is full ({self.policy.max_queue})",
+                       retry_after=self._service.retry_hint(queued, workers))  # fmt: skip
+        # jobs nobody waits for any more are not counted: once their deadline has passed the worker skips them
+        running = sum(1 for w in self._workers for batch in w.batches for p in batch if not p.future.done())
+        ahead = self._queue.waiting() + running
+        admit(self.name, self._service, ahead, workers, self.policy.batch_size, budget_s)
+
+    def _ready_workers(self) -> int:
+        return sum(1 for w in self._workers if w.ready)
 
     def _dispatch(self) -> None:
         """Send queued jobs to the least-loaded worker with room. An idle worker holds a short batch
@@ -176,6 +199,7 @@ class ModelWorkers:
             if not batch:
                 return
             worker.batches.append(batch)
+            worker.sent.append(time.monotonic())
             assert worker.writer is not None
             worker.writer.write(channel.encode([p.job for p in batch]))
 
@@ -183,7 +207,12 @@ class ModelWorkers:
         try:
             while True:
                 results: list[Result] = await channel.read_message(reader)
-                batch = worker.batches.popleft()
+                batch, sent, done = worker.batches.popleft(), worker.sent.popleft(), time.monotonic()
+                # a worker runs its batches in order: this one started when it arrived or the last one ended;
+                # jobs it skipped as past their deadline took no time, so only the others count
+                worked = sum(1 for r in results if r.code != DeadlineExceeded.code)
+                self._service.observe(done - max(sent, worker.last_done), worked)
+                worker.last_done = done
                 self._observer.batch(self.name, len(batch))
                 for pending, result in zip(batch, results, strict=True):
                     self._observer.result(self.name, pending.job, result)
@@ -201,6 +230,7 @@ class ModelWorkers:
         while worker.batches:
             for pending in worker.batches.popleft():
                 self._fail(pending, error)
+        worker.sent.clear()
         await self._close(worker)
         self._observer.restart(self.name)
         while not self._closing:

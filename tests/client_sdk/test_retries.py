@@ -55,8 +55,8 @@ def test_without_retries_overload_raises_server_busy(tight: ServerProcess, big_j
         for error in busy:
             assert error.status == 429
             assert "queue is full" in error.message
-            # HTTP carries the server's Retry-After (whole seconds, at least 1); gRPC has no such header
-            assert error.retry_after == (1.0 if protocol == "http" else None)
+            # the server's precise hint: Retry-After-Ms over HTTP, retry-after-ms trailing metadata over gRPC
+            assert error.retry_after is not None and 0 < error.retry_after < 60
         with pytest.raises(ServerBusy):  # segment() raises it (the batch only collects it)
             for _ in range(ROUNDS):
                 _overload_single(client, big_jpeg)

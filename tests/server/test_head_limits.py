@@ -70,6 +70,16 @@ def test_a_trickling_head_is_cut_off_with_408(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/health/ready").status_code == 200
 
 
+def test_a_trickling_body_is_cut_off_with_408(server: ServerProcess) -> None:
+    head = b"POST /v1/models/portrait/segment HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n"
+    trickle = [b"x"] * 40  # one byte every 0.1 s: 4 s for 40 of the 100 bytes, over the 1.5 s limit
+    reply = exchange(server, [head, *trickle], pause=0.1)  # returns once the server closes
+    status, body = status_and_body(reply)
+    assert status == 408 and body["code"] == "request_timeout" and "request body not received" in body["error"]
+    assert b"connection: close" in reply.lower()
+    assert httpx.get(f"{server.url}/health/ready").status_code == 200
+
+
 def test_a_connection_that_never_speaks_is_closed(server: ServerProcess) -> None:
     assert exchange(server, []) == b""  # closed by the server (the 30 s socket timeout would raise instead)
 

@@ -28,7 +28,8 @@ FLAGS = ("--model", "--repository", "--port", "--host", "--thread", "--gpu_ids",
          "--no_mkl", "--use_trt", "--precision", "--mem_optim_off", "--max_body_size", "--workdir", "--engine",
          "--batch_size", "--batch_timeout_ms", "--max_queue", "--request_timeout_ms", "--cpu_threads",
          "--max_image_pixels", "--drain_timeout_ms", "--max_header_bytes", "--header_timeout_ms", "--api_key_file",
-         "--metrics_auth", "--cors_origins", "--ssl_certfile", "--ssl_keyfile", "--ssl_ca_certs")  # fmt: skip
+         "--metrics_auth", "--cors_origins", "--ssl_certfile", "--ssl_keyfile", "--ssl_ca_certs", "--rate_limit",
+         "--max_connections")  # fmt: skip
 GRPC_METHOD = "/baidu.paddle_serving.predictor.general_model.GeneralModelService/inference"
 
 

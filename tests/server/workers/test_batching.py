@@ -21,7 +21,7 @@ def queued(policy: BatchPolicy, ages_s: list[float], now: float = 100.0) -> tupl
         job = Job(i + 1, JobKind.IMAGE, b"x", enqueued=now - age)
         future: asyncio.Future[Result] = loop.create_future()
         items.append(Pending(job, future))
-        queue.admit(items[-1])
+        queue.admit(items[-1], 0.1)
     loop.close()
     return queue, items
 
@@ -37,8 +37,8 @@ def test_a_full_queue_refuses_with_busy_and_a_retry_hint() -> None:
     queue, _ = queued(BatchPolicy(max_queue=2), [0.2, 0.1])
     extra, _ = queued(BatchPolicy(), [0.0])
     with pytest.raises(Busy) as info:
-        queue.admit(extra.take()[0])
-    assert info.value.status == 429 and info.value.retry_after and "queue is full (2)" in info.value.message
+        queue.admit(extra.take()[0], 0.25)
+    assert info.value.status == 429 and info.value.retry_after == 0.25 and "queue is full (2)" in info.value.message
     assert len(queue) == 2
 
 
@@ -74,3 +74,10 @@ def test_drain_empties_the_queue_in_order() -> None:
     queue, items = queued(BatchPolicy(), [0.3, 0.2, 0.1])
     assert queue.drain() == items
     assert len(queue) == 0 and queue.hold_s(100.0, worker_idle=True) == 0.0
+
+
+def test_waiting_counts_only_jobs_whose_caller_still_waits() -> None:
+    queue, items = queued(BatchPolicy(), [0.3, 0.2, 0.1])
+    assert queue.waiting() == 3
+    items[1].future.cancel()
+    assert queue.waiting() == 2 and len(queue) == 3
