@@ -1,7 +1,8 @@
 """`python -m benchmarks bombs`: what hostile bodies cost the server: answer, time to answer, and the peak extra
 memory of its whole process tree (front + workers), sampled every 20 ms against the idle tree just before.
 
-Cases: a gzip body that inflates to 2.7 GB (refused once the inflated bytes pass --max_body_size), images whose
+Cases: a gzip body that inflates to 2.7 GB (refused from its gzip trailer; with a forged trailer, once the inflated
+bytes pass --max_body_size), images whose
 headers claim a huge canvas (refused from the header, before decoding: PNG, JPEG, and a real 20000x20000 PNG),
 a body declaring 50 GiB (refused before it is read), and a 64 MiB request header (refused at
 --max_header_bytes).
@@ -123,22 +124,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks bombs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--out", default="benchmarks/results/bombs")
+    parser.add_argument("--gzip_mib", type=int, default=2700, help="what the gzip bomb inflates to (MiB)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}{SEGMENT}"
-    inflated = 2700 * 2**20
+    inflated = args.gzip_mib * 2**20
     bomb = gzip_bomb(inflated)
+    forged = bomb[:-4] + (1000).to_bytes(4, "little")  # its trailer claims 1000 bytes
+    gzip_headers = {"content-type": "image/png", "content-encoding": "gzip"}
+    png_10gp, jpeg_4gp, png_400mp = png_claiming(100_000, 100_000), jpeg_claiming(65_500, 65_500), big_png(20_000)
+    declared = f"POST {SEGMENT} HTTP/1.1\r\nHost: x\r\nContent-Length: {50 * 2**30}\r\n\r\n".encode() + bytes(2**20)
+    long_header = b"GET /health/live HTTP/1.1\r\nX-Big: " + b"a" * 2**26
     cases: list[tuple[str, Callable[[], tuple[int, str]]]] = [
         (f"gzip body: {len(bomb) / 2**20:.1f} MiB inflating to {inflated / 2**30:.1f} GiB",
-         lambda: post(url, bomb, **{"content-type": "image/png", "content-encoding": "gzip"})),
-        ("PNG header claiming 100000 x 100000 (10 GP)", lambda: post(url, png_claiming(100_000, 100_000))),
-        ("JPEG header claiming 65500 x 65500 (4.3 GP)", lambda: post(url, jpeg_claiming(65_500, 65_500))),
-        ("valid PNG, 20000 x 20000 black pixels (400 MP)", lambda: post(url, big_png(20_000))),
-        ("Content-Length: 50 GiB, 1 MiB sent", lambda: raw(port, (
-            f"POST {SEGMENT} HTTP/1.1\r\nHost: x\r\nContent-Length: {50 * 2**30}\r\n\r\n").encode() + bytes(2**20))),
-        ("64 MiB header line", lambda: raw(port, b"GET /health/live HTTP/1.1\r\nX-Big: " + b"a" * 2**26)),
+         lambda: post(url, bomb, **gzip_headers)),
+        ("the same, its gzip trailer forged to claim 1000 bytes", lambda: post(url, forged, **gzip_headers)),
+        ("PNG header claiming 100000 x 100000 (10 GP)", lambda: post(url, png_10gp)),
+        ("JPEG header claiming 65500 x 65500 (4.3 GP)", lambda: post(url, jpeg_4gp)),
+        (f"valid PNG, 20000 x 20000 black pixels (400 MP, {len(png_400mp) / 2**20:.1f} MiB)",
+         lambda: post(url, png_400mp)),
+        ("Content-Length: 50 GiB, 1 MiB sent", lambda: raw(port, declared)),
+        ("64 MiB header line", lambda: raw(port, long_header)),
     ]  # fmt: skip
     command = python("-m", "server.start", "--model", "portrait", "--port", str(port), "--host", "127.0.0.1",
                      "--thread", "1", "--workdir", f"/tmp/segserving-bombs-{port}")  # fmt: skip

@@ -46,18 +46,35 @@ def _detail(exc: Exception) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]
 
 
+_INFLATE_STEP = 2**20
+
+
 def gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, refusing (413) to inflate past `limit` bytes."""
+    """Decompress a gzip body, refusing (413) to inflate past `limit` bytes. The size the gzip trailer declares is
+    checked first (an honest bomb is refused before any inflating); the bytes are then inflated a step at a time
+    and counted, so a trailer that lies costs at most `limit` bytes before the 413."""
+    too_large = TooLarge(f"gzip body inflates past the server's limit of {limit} bytes (--max_body_size)")
+    if not data.startswith(b"\x1f\x8b"):
+        raise InvalidInput("Content-Encoding is gzip but the body is not valid gzip: no gzip header")
+    if len(data) >= 18 and int.from_bytes(data[-4:], "little") > limit:  # ISIZE: the inflated size mod 2**32
+        raise too_large
     inflater = zlib.decompressobj(wbits=31)
+    parts, size, pending = [], 0, data
     try:
-        out = inflater.decompress(data, limit + 1)
+        while not inflater.eof:
+            part = inflater.decompress(pending, _INFLATE_STEP)
+            pending = inflater.unconsumed_tail
+            if not part and not pending:  # no input left and nothing more comes out: the stream stops short
+                break
+            size += len(part)
+            if size > limit:
+                raise too_large
+            parts.append(part)
     except zlib.error as exc:
         raise InvalidInput(f"Content-Encoding is gzip but the body is not valid gzip: {exc}") from None
-    if len(out) > limit:
-        raise TooLarge(f"gzip body inflates past the server's limit of {limit} bytes (--max_body_size)")
     if not inflater.eof:
         raise InvalidInput("gzip body is truncated")
-    return out
+    return b"".join(parts)
 
 
 class JobHandler:

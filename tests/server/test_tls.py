@@ -1,5 +1,5 @@
 """TLS on the one port: HTTPS and gRPC over TLS with certificates made at test time, client certificates when
---ssl_ca_certs is given, and the SDK's https:// endpoints with verify=."""
+--ssl_ca_certs is given, and the SDK's (and the drop-in ServingClient's) https:// endpoints with verify=."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ import httpx
 import numpy as np
 import pytest
 import trustme
+from helpers import ROOT
 from servers import ServerProcess, start_server
 from test_start_cli import start_cli
 
-from client_sdk import SegClient, Unavailable
+from client_sdk import SegClient, ServingClient, Unavailable
 from segcore.proto.segmentation_pb2 import SegmentRequest
+
+PORTRAIT_CLIENT = ROOT / "serving_models" / "portrait" / "serving_client"
 
 
 def photo() -> bytes:
@@ -91,6 +94,23 @@ def test_the_sdk_speaks_tls(tls_server: ServerProcess, pki: dict[str, Path], pro
         assert client.segment(photo()).label_map.shape == (32, 24)
     with SegClient(endpoint, protocol=protocol, retries=0) as client, pytest.raises(Unavailable):
         client.segment(photo())  # the system CAs do not know the test CA
+
+
+@pytest.mark.parametrize("grpc_client", [False, True])
+def test_the_paddle_serving_client_speaks_tls(tls_server: ServerProcess, pki: dict[str, Path],
+                                              grpc_client: bool) -> None:  # fmt: skip
+    feed = {"image": np.random.default_rng(0).random((3, 256, 256), dtype=np.float32)}
+    endpoint = f"https://127.0.0.1:{tls_server.port}"
+    with ServingClient(verify=str(pki["ca"]), retries=0) as client:
+        client.load_client_config(PORTRAIT_CLIENT)
+        client.set_use_grpc_client(grpc_client)
+        client.connect([endpoint])
+        assert client.predict(feed, fetch=["fetch_name_0"])["fetch_name_0"].shape == (1, 1, 256, 256)
+    with ServingClient(retries=0) as client, pytest.raises(Unavailable):
+        client.load_client_config(PORTRAIT_CLIENT)
+        client.set_use_grpc_client(grpc_client)
+        client.connect([endpoint])
+        client.predict(feed, fetch=["fetch_name_0"])  # the system CAs do not know the test CA
 
 
 def test_client_certificates_when_ca_certs_is_given(pki: dict[str, Path], tmp_path: Path) -> None:
