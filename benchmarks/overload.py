@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +22,14 @@ from tqdm import tqdm
 
 from benchmarks.loadgen import Spec
 from benchmarks.payloads import prepare
-from benchmarks.procs import free_port, python, sample, serve
-from benchmarks.run import machine, summarize
+from benchmarks.procs import free_port, python, serve
+from benchmarks.run import loadgen, machine, summarize
 from segcore.repository import ModelRepository
 
 
 def measure(spec: Spec, server_pid: int) -> dict[str, Any]:
     """One load run: goodput, latency of the successes (first attempt to answer), refusals and final failures."""
-    with sample(server_pid) as usage:
-        proc = subprocess.run(python("-m", "benchmarks.loadgen", json.dumps(asdict(spec))), capture_output=True,
-                              text=True, check=False, timeout=spec.duration + spec.warmup + 120)  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"load generator failed: {proc.stderr[-2000:]}")
-    outcome = json.loads(proc.stdout)
+    outcome, usage = loadgen(spec, server_pid)
     row = summarize(outcome)
     answered = row["requests"] + sum(outcome["errors"].values())
     return {

@@ -20,7 +20,7 @@ from benchmarks import paired, report
 from benchmarks.loadgen import Spec
 from benchmarks.paired import PS_GRPC, SEGMENT_GRPC, LatencySpec, alternate
 from benchmarks.payloads import Payloads, prepare
-from benchmarks.procs import free_port, python, sample, serve
+from benchmarks.procs import Usage, free_port, python, sample, serve
 from segcore.repository import ModelRepository, ModelSpec
 
 PROTOCOLS = ("image", "image-grpc", "sdk", "ps-proto", "ps-grpc", "ps-json")
@@ -72,14 +72,21 @@ def summarize(outcome: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def load(spec: Spec, server_pid: int) -> dict[str, Any]:
-    """Run the load generator in its own process while sampling the server's process tree."""
+def loadgen(spec: Spec, server_pid: int) -> tuple[dict[str, Any], Usage]:
+    """Run the load generator in its own process while sampling the server's process tree: its raw outcome and
+    the server's usage."""
     with sample(server_pid) as usage:
         proc = subprocess.run(python("-m", "benchmarks.loadgen", json.dumps(asdict(spec))), capture_output=True,
                               text=True, check=False, timeout=spec.duration + spec.warmup + 300)  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"load generator failed: {proc.stderr[-2000:]}")
-    row = summarize(json.loads(proc.stdout))
+    return json.loads(proc.stdout), usage
+
+
+def load(spec: Spec, server_pid: int) -> dict[str, Any]:
+    """One load run: summary, server CPU and peak RSS."""
+    outcome, usage = loadgen(spec, server_pid)
+    row = summarize(outcome)
     row.update(server_cpu_percent=round(usage.mean_cpu, 1), server_rss_mib=round(usage.max_rss, 1))
     return row
 

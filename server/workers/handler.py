@@ -50,14 +50,13 @@ _INFLATE_STEP = 2**20
 
 
 def gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, refusing (413) to inflate past `limit` bytes. The size the gzip trailer declares is
-    checked first (an honest bomb is refused before any inflating); the bytes are then inflated a step at a time
-    and counted, so a trailer that lies costs at most `limit` bytes before the 413."""
+    """Decompress a gzip body, refusing (413) to inflate past `limit` bytes. Once the first step shows a valid
+    stream, the size its trailer declares is checked (an honest bomb is refused after inflating one step); the
+    bytes are inflated a step at a time and counted, so a trailer that lies costs at most `limit` bytes."""
     too_large = TooLarge(f"gzip body inflates past the server's limit of {limit} bytes (--max_body_size)")
     if not data.startswith(b"\x1f\x8b"):
         raise InvalidInput("Content-Encoding is gzip but the body is not valid gzip: no gzip header")
-    if len(data) >= 18 and int.from_bytes(data[-4:], "little") > limit:  # ISIZE: the inflated size mod 2**32
-        raise too_large
+    declared = int.from_bytes(data[-4:], "little") if len(data) >= 18 else 0  # ISIZE: inflated size mod 2**32
     inflater = zlib.decompressobj(wbits=31)
     parts, size, pending = [], 0, data
     try:
@@ -67,7 +66,7 @@ def gunzip(data: bytes, limit: int) -> bytes:
             if not part and not pending:  # no input left and nothing more comes out: the stream stops short
                 break
             size += len(part)
-            if size > limit:
+            if size > limit or (declared > limit and not inflater.eof):
                 raise too_large
             parts.append(part)
     except zlib.error as exc:

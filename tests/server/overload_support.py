@@ -84,6 +84,7 @@ def answered(server: ServerProcess, protocol: str, status: int) -> float:
 
 
 def wait_for(condition, what: str, attempts: int = 600, pause: float = 0.02) -> None:
+    """Poll `condition` a bounded number of times."""
     for _ in range(attempts):
         if condition():
             return

@@ -15,6 +15,7 @@ import grpc
 import httpx
 import numpy as np
 import pytest
+from overload_support import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from servers import ServerProcess, start_server
 
@@ -60,15 +61,6 @@ def samples(server: ServerProcess, name: str) -> dict[tuple[tuple[str, str], ...
 
 def sample(server: ServerProcess, name: str, **labels: str) -> float | None:
     return samples(server, name).get(tuple(sorted(labels.items())))
-
-
-def wait_for(condition, what: str, attempts: int = 600, pause: float = 0.02) -> None:
-    """Poll `condition` a bounded number of times."""
-    for _ in range(attempts):
-        if condition():
-            return
-        time.sleep(pause)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def inflight(server: ServerProcess) -> float | None:

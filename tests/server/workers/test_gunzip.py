@@ -26,14 +26,14 @@ def test_a_body_within_the_limit_comes_back_whole() -> None:
     assert gunzip(gzip.compress(b""), LIMIT) == b""
 
 
-def test_an_honest_bomb_is_refused_from_its_trailer_before_inflating() -> None:
+def test_an_honest_bomb_is_refused_from_its_trailer_after_one_step() -> None:
     body = bomb(64 * 2**20)
     tracemalloc.start()
     with pytest.raises(TooLarge, match="inflates past the server's limit of 8388608 bytes"):
         gunzip(body, LIMIT)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak < 2**20
+    assert peak < 3 * 2**20  # one inflated step
 
 
 def test_a_bomb_with_a_forged_trailer_costs_at_most_the_limit() -> None:
@@ -49,6 +49,7 @@ def test_a_bomb_with_a_forged_trailer_costs_at_most_the_limit() -> None:
 
 @pytest.mark.parametrize(("body", "problem"), [
     (b"not gzip at all, just bytes", "not valid gzip"),
+    (b"\x1f\x8b\x08\x00not really gzip", "not valid gzip"),  # its last 4 bytes read as a huge size
     (gzip.compress(b"x" * 100_000)[:40], "truncated"),
 ])  # fmt: skip
 def test_malformed_gzip_is_invalid_input(body: bytes, problem: str) -> None:
