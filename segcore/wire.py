@@ -128,6 +128,36 @@ def split_fields(data: bytes | memoryview, take: frozenset[int]) -> tuple[bytes,
     return b"".join(rest), taken
 
 
+def string_fields(data: bytes | memoryview, wanted: frozenset[int]) -> dict[int, str]:
+    """The last value of each top-level string field numbered in `wanted`, read without parsing or copying the
+    rest of the message (e.g. a request's model name, in front of megabytes of tensor data)."""
+    view = memoryview(data).cast("B")
+    found: dict[int, str] = {}
+    pos, end = 0, len(view)
+    while pos < end:
+        key, pos = _varint_at(view, pos)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            _, pos = _varint_at(view, pos)
+        elif wire_type == _LEN:
+            size, pos = _varint_at(view, pos)
+            if pos + size > end:
+                raise WireError(f"field {number}: length {size} runs past the end of the message")
+            if number in wanted:
+                try:
+                    found[number] = bytes(view[pos : pos + size]).decode("utf-8")
+                except UnicodeDecodeError:
+                    raise WireError(f"field {number}: not UTF-8 text") from None
+            pos += size
+        elif wire_type in _FIXED_SIZE:
+            pos += _FIXED_SIZE[wire_type]
+        else:
+            raise WireError(f"field {number}: unsupported wire type {wire_type}")
+    if pos > end:
+        raise WireError("truncated message")
+    return found
+
+
 def fixed_array(chunks: list[memoryview], dtype: np.dtype) -> np.ndarray:
     """A packed fixed-width field (its payloads concatenated, as protobuf merges them) as a numpy array."""
     raw = chunks[0] if len(chunks) == 1 else memoryview(b"".join(chunks))

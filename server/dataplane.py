@@ -16,7 +16,7 @@ from segcore.repository import ModelSpec
 from server.errors import InvalidInput, NotFound, ServingError, Unavailable
 from server.jobs import PLAIN, Job, JobKind, Result, Transport
 from server.metrics import Metrics
-from server.settings import ServerSettings
+from server.settings import ModelSettings, ServerSettings
 from server.workers.pool import ModelWorkers, worker_specs
 
 log = logging.getLogger("server.dataplane")
@@ -30,6 +30,7 @@ class ModelInfo:
     engine: str
     ready: bool
     workers: list[dict[str, Any]]
+    settings: ModelSettings
 
 
 UNKNOWN_MODEL_LABEL = "(unknown)"
@@ -137,4 +138,5 @@ class DataPlane:
         """What a transport may say about a model (NotFound if it is not served)."""
         spec = self.spec(name)
         pool = self.pools[spec.name]
-        return ModelInfo(spec, self.engines[spec.name], pool.ready, pool.describe())
+        settings = next(m for m in self.settings.models if m.spec.name == spec.name)
+        return ModelInfo(spec, self.engines[spec.name], pool.ready, pool.describe(), settings)

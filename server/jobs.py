@@ -13,7 +13,8 @@ class JobKind(str, Enum):
     PADDLE_PROTO = "paddle_proto"  # GeneralModelService Request/Response, protobuf (HTTP or gRPC)
     PADDLE_JSON = "paddle_json"  # GeneralModelService Request/Response, JSON
     IMAGE = "image"  # encoded image in, segmentation out (PNG / JSON / JPEG)
-    KSERVE_V2 = "kserve_v2"  # KServe v2 inference request/response, JSON
+    KSERVE_V2 = "kserve_v2"  # Open Inference Protocol (KServe v2) over HTTP: JSON, or JSON + binary tensor data
+    OIP_GRPC = "oip_grpc"  # Open Inference Protocol over gRPC: ModelInferRequest/ModelInferResponse
     ID_PHOTO = "id_photo"  # portrait photo in, ID photo (JPEG/PNG, optional print sheet) out
 
 
@@ -23,6 +24,7 @@ class Transport:
 
     gzip_body: bool = False  # the body is gzip-compressed (Content-Encoding: gzip)
     gzip_reply: bool = False  # the caller takes a gzip-compressed answer (Accept-Encoding: gzip)
+    oip_header_length: int | None = None  # KServe v2 binary extension: the JSON header's length in the body
 
 
 PLAIN = Transport()  # no compression either way

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -14,6 +15,21 @@ from server.jobs import Job, Result
 
 _LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 _STAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0, 5.0)
+
+
+# Triton's statistics names -> our stages
+_STAGES = {"queue": "queue", "compute_input": "preprocess", "compute_infer": "inference",
+           "compute_output": "postprocess"}  # fmt: skip
+
+
+@dataclass
+class _Totals:
+    """What Triton's statistics count per model and Prometheus's labels do not keep together."""
+
+    success: list[int] = field(default_factory=lambda: [0, 0])  # [count, ns]
+    fail: list[int] = field(default_factory=lambda: [0, 0])
+    last_ms: int = 0
+    executions: int = 0
 
 
 class Metrics:
@@ -39,6 +55,7 @@ class Metrics:
         self.connections_closed = Counter("segserving_connections_closed", "Connections closed at --max_connections: "
                                           "shed (idle, to make room) or refused (no idle one)", ["reason"],
                                           registry=r)  # fmt: skip
+        self._totals: dict[str, _Totals] = {}
         self.limited = Counter("segserving_rate_limited", "Requests refused by --rate_limit", ["transport"],
                                registry=r)  # fmt: skip
 
@@ -54,6 +71,26 @@ class Metrics:
     def answered(self, model: str, protocol: str, status: int, seconds: float) -> None:
         self._child(self.requests, model, protocol, str(status)).inc()
         self._child(self.latency, model, protocol).observe(seconds)
+        totals = self._totals.setdefault(model, _Totals())
+        kept = totals.success if status == 200 else totals.fail
+        kept[0] += 1
+        kept[1] += int(seconds * 1e9)
+        totals.last_ms = time.time_ns() // 1_000_000
+
+    def statistics(self, model: str) -> dict[str, Any]:
+        """Triton's per-model statistics (`/v2/models/{m}/stats`, ModelStatistics): requests that succeeded and
+        failed with their total time, time per stage, batches run, and the last request's time (ms)."""
+        totals = self._totals.get(model, _Totals())
+        stats = {"success": _duration(*totals.success), "fail": _duration(*totals.fail)}
+        for name, stage in _STAGES.items():
+            count = self.registry.get_sample_value("segserving_stage_duration_seconds_count",
+                                                   {"model": model, "stage": stage})  # fmt: skip
+            total = self.registry.get_sample_value("segserving_stage_duration_seconds_sum",
+                                                   {"model": model, "stage": stage})  # fmt: skip
+            stats[name] = _duration(int(count or 0), int((total or 0.0) * 1e9))
+        return {"name": model, "version": "1", "last_inference": totals.last_ms,
+                "inference_count": totals.success[0], "execution_count": totals.executions,
+                "inference_stats": stats}  # fmt: skip
 
     def track_connections(self, count: Callable[[], int]) -> None:
         self.connections.set_function(count)
@@ -73,9 +110,14 @@ class Metrics:
 
     def batch(self, model: str, size: int) -> None:
         self._child(self.batch_sizes, model).observe(size)
+        self._totals.setdefault(model, _Totals()).executions += 1
 
     def restart(self, model: str) -> None:
         self.restarts.labels(model).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _duration(count: int, ns: int) -> dict[str, int]:
+    return {"count": count, "ns": ns}

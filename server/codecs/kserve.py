@@ -1,35 +1,37 @@
-"""KServe v2 (Open Inference Protocol) JSON requests and responses <-> numpy."""
+"""KServe v2 (Open Inference Protocol) over HTTP: JSON tensors, and the binary tensor data extension (a JSON
+header of `Inference-Header-Content-Length` bytes followed by the tensors' raw bytes)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import orjson
 
 from segcore.dtypes import CODE_TO_DTYPE
-from segcore.servingconf import ServingConf, VarSpec
-from server.codecs.paddle_tensor import TensorRequest, resolve_fetch
+from segcore.servingconf import VarSpec
+from server.codecs.oip_tensors import (
+    BYTES,
+    NAME_OF,
+    InferRequest,
+    RequestedOutput,
+    Tensor,
+    check_datatype,
+    check_shape,
+    from_list,
+    from_raw,
+    to_raw,
+)
 from server.errors import InvalidInput
 
-DATATYPES: dict[str, np.dtype] = {
-    "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype(np.uint8),
-    "INT8": np.dtype(np.int8),
-    "INT16": np.dtype(np.int16),
-    "INT32": np.dtype(np.int32),
-    "INT64": np.dtype(np.int64),
-    "FP16": np.dtype(np.float16),
-    "FP32": np.dtype(np.float32),
-    "FP64": np.dtype(np.float64),
-}
-_NAME_OF = {dtype: name for name, dtype in DATATYPES.items()}
+HEADER_LENGTH = "Inference-Header-Content-Length"
+JSON_TYPE = "application/json"
+BINARY_TYPE = "application/octet-stream"
 
 
 def datatype_of(type_code: int) -> str:
     """The v2 datatype name of a Paddle Serving type code ('BYTES' if it has no numeric dtype)."""
     dtype = CODE_TO_DTYPE.get(type_code)
-    return _NAME_OF.get(dtype, "BYTES") if dtype is not None else "BYTES"
+    return NAME_OF.get(dtype, BYTES) if dtype is not None else BYTES
 
 
 def tensor_metadata(var: VarSpec, dims: list[int | None] | None) -> dict[str, Any]:
@@ -37,58 +39,83 @@ def tensor_metadata(var: VarSpec, dims: list[int | None] | None) -> dict[str, An
     return {"name": var.alias, "datatype": datatype_of(var.type_code), "shape": shape}
 
 
-def parse_request(body: bytes, conf: ServingConf) -> tuple[TensorRequest, str | None]:
-    """A v2 JSON inference request -> (TensorRequest, request id)."""
+def _params(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    params = entry.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise InvalidInput(f"{where}: 'parameters' must be an object")
+    return params
+
+
+def parse_request(model: str, body: bytes, header_length: int | None) -> InferRequest:
+    """A v2 HTTP inference request (JSON, or JSON + binary data when `header_length` is given)."""
+    if header_length is not None and not 0 < header_length <= len(body):
+        raise InvalidInput(f"{HEADER_LENGTH} {header_length} does not fit a body of {len(body)} bytes")
+    header, binary = (body, b"") if header_length is None else (body[:header_length], body[header_length:])
+    data: Any
     try:
-        doc = orjson.loads(body)
+        doc = orjson.loads(header)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"body is not valid JSON: {exc}") from None
+        what = "body" if header_length is None else "inference header"
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
         raise InvalidInput("v2 inference request must be an object with an 'inputs' list")
-    by_name = {v.alias: v for v in conf.feeds} | {v.name: v for v in conf.feeds}
-    feeds: dict[str, np.ndarray] = {}
+    view, offset, inputs = memoryview(binary), 0, []
     for entry in doc["inputs"]:
-        name = entry.get("name") if isinstance(entry, dict) else None
-        if name not in by_name:
-            raise InvalidInput(f"unknown input {name!r}; this model's inputs: {', '.join(v.alias for v in conf.feeds)}")
-        var = by_name[name]
-        datatype, shape = entry.get("datatype"), entry.get("shape")
-        if datatype not in DATATYPES:
-            raise InvalidInput(f"input {name!r}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
-        if (
-            not isinstance(shape, list)
-            or not shape
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
-        ):
-            raise InvalidInput(f"input {name!r}: shape must be a list of positive ints, got {shape!r}")
-        try:
-            array = np.asarray(entry.get("data"), dtype=DATATYPES[datatype])
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"input {name!r}: data is not a list of {datatype} values ({exc})") from None
-        if array.size != int(np.prod(shape)):
-            raise InvalidInput(f"input {name!r}: {array.size} values do not fill shape {shape}")
-        if var.type_code >= 0 and DATATYPES[datatype] != CODE_TO_DTYPE.get(var.type_code):
-            raise InvalidInput(f"input {name!r}: the model expects {datatype_of(var.type_code)}, got {datatype}")
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise InvalidInput(f"input {name!r}: contains NaN or infinity")
-        feeds[var.name] = array.reshape(shape)
-    missing = [v.alias for v in conf.feeds if v.name not in feeds]
-    if missing:
-        raise InvalidInput(f"missing input(s): {', '.join(missing)}")
-    outputs = doc.get("outputs") or []
-    names = [o.get("name") for o in outputs if isinstance(o, dict)]
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise InvalidInput("each input must be an object with a 'name'")
+        name = entry["name"]
+        datatype = check_datatype(name, entry.get("datatype"))
+        shape = check_shape(name, entry.get("shape"))
+        size = _params(entry, f"input {name!r}").get("binary_data_size")
+        if size is not None:
+            if not isinstance(size, int) or size < 0 or offset + size > len(view):
+                raise InvalidInput(f"input {name!r}: binary_data_size {size!r} runs past the binary data")
+            data = from_raw(name, datatype, shape, view[offset : offset + size])
+            offset += size
+        elif "data" in entry:
+            data = from_list(name, datatype, shape, entry["data"])
+        else:
+            raise InvalidInput(f"input {name!r} has neither 'data' nor a 'binary_data_size' parameter")
+        inputs.append(Tensor(name, datatype, shape, data))
+    if offset != len(view):
+        raise InvalidInput(f"{len(view) - offset} bytes of binary data are not claimed by any input")
+    params = _params(doc, "request")
+    outputs = []
+    for entry in doc.get("outputs") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise InvalidInput("each requested output must be an object with a 'name'")
+        out_params = _params(entry, f"output {entry['name']!r}")
+        if "classification" in out_params:
+            raise InvalidInput("the classification extension is not supported: request the tensors themselves")
+        flag = out_params.get("binary_data")
+        outputs.append(RequestedOutput(entry["name"], bool(flag) if flag is not None else None, out_params))
     request_id = doc.get("id")
-    return TensorRequest(feeds, resolve_fetch(map(str, names), conf), 0), (str(request_id) if request_id else None)
+    return InferRequest(model, inputs, outputs, str(request_id) if request_id is not None else "", params,
+                        bool(params.get("binary_data_output", False)))  # fmt: skip
 
 
-def response(model: str, outputs: dict[str, np.ndarray], request: TensorRequest, request_id: str | None) -> bytes:
-    doc: dict[str, Any] = {"model_name": model, "model_version": "1", "outputs": []}
-    if request_id:
-        doc["id"] = request_id
-    for var in request.fetch:
-        array = outputs[var.name]
-        name = _NAME_OF.get(array.dtype)
-        if name is None:
-            array, name = array.astype(np.float32), "FP32"
-        doc["outputs"].append({"name": var.alias, "datatype": name, "shape": list(array.shape), "data": array.ravel()})
-    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+def response(request: InferRequest, outputs: list[Tensor]) -> tuple[bytes, str, dict[str, str]]:
+    """(body, content type, headers): JSON, or JSON + binary data for the outputs that asked for it."""
+    wanted = {o.name: o for o in request.outputs}
+    entries, chunks = [], []
+    for tensor in outputs:
+        asked = wanted.get(tensor.name)
+        binary = asked.binary if asked is not None and asked.binary is not None else request.binary_output
+        entry: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype, "shape": tensor.shape}
+        if binary:
+            raw = to_raw(tensor)
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        elif tensor.datatype == BYTES:
+            assert isinstance(tensor.data, list)
+            entry["data"] = [item.decode("utf-8", "replace") for item in tensor.data]
+        else:
+            entry["data"] = tensor.data.ravel()  # type: ignore[union-attr]
+        entries.append(entry)
+    doc: dict[str, Any] = {"model_name": request.model, "model_version": "1", "outputs": entries}
+    if request.id:
+        doc["id"] = request.id
+    header = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not chunks:
+        return header, JSON_TYPE, {}
+    return header + b"".join(chunks), BINARY_TYPE, {HEADER_LENGTH: str(len(header))}

@@ -1,5 +1,6 @@
 """gRPC services: Paddle Serving's GeneralModelService (raw Request bytes straight to a worker, Response bytes
-straight back) and SegServing's image-level Segmentation service."""
+straight back), SegServing's image-level Segmentation service, and the Open Inference Protocol's
+GRPCInferenceService (server.grpc.oip_service)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from server.errors import (
     Unauthenticated,
     error_for,
 )
+from server.grpc import oip_service
 from server.jobs import JobKind
 from server.ratelimit import RateLimiter
 
@@ -103,6 +105,7 @@ def build_server(plane: DataPlane, address: str, limiter: RateLimiter | None = N
         (
             grpc.method_handlers_generic_handler(SERVICE, {"inference": handler, "debug": handler}),
             grpc.method_handlers_generic_handler(SEGMENTATION, {"Segment": segment_handler}),
+            oip_service.handlers(plane, lambda context: _admit(plane, limiter, context), _abort),
         )
     )
     server.add_insecure_port(address)

@@ -1,4 +1,5 @@
-"""HTTP routes other than inference: health, metrics, model information, KServe v2 metadata, OpenAPI.
+"""HTTP routes other than inference: health, metrics, model information, OpenAPI (and the Open Inference
+Protocol's metadata routes from server.rest.oip).
 The inference routes (server.rest.inference) sit in front of this app and are described in its OpenAPI."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from server.codecs import model_info
 from server.codecs.errors import JSON, json_error
 from server.dataplane import DataPlane
 from server.errors import ServingError
+from server.rest import oip
 from server.rest.inference import OPENAPI_PATHS
 
 
@@ -27,38 +29,17 @@ def create_app(plane: DataPlane) -> FastAPI:
     off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
     app = FastAPI(title="SegServing", version="0.1.0", description=__doc__, telemetry=off)
 
-    @app.get("/v2", tags=["kserve-v2"])
-    async def v2_server() -> dict[str, Any]:
-        return {"name": "segserving", "version": app.version, "extensions": []}
-
-    @app.get("/v2/health/live", tags=["kserve-v2", "health"])
+    @app.get("/v2/health/live", tags=["open-inference-protocol", "health"])
     @app.get("/health/live", tags=["health"])
     async def live() -> JSONResponse:
         return JSONResponse({"live": plane.live}, 200 if plane.live else 503)
 
-    @app.get("/v2/health/ready", tags=["kserve-v2", "health"])
+    @app.get("/v2/health/ready", tags=["open-inference-protocol", "health"])
     @app.get("/health/ready", tags=["health"])
     async def ready() -> JSONResponse:
         models = plane.readiness()
         return JSONResponse({"ready": plane.ready, "draining": plane.draining, "models": models},
                             200 if plane.ready else 503)  # fmt: skip
-
-    @app.get("/v2/models/{name}", tags=["kserve-v2"])
-    @app.get("/v2/models/{name}/versions/{version}", tags=["kserve-v2"])
-    async def v2_model(name: str, version: str | None = None) -> Response:
-        try:
-            return JSONResponse(model_info.kserve_metadata(plane.info(name)))
-        except ServingError as exc:
-            return _error(exc)
-
-    @app.get("/v2/models/{name}/ready", tags=["kserve-v2"])
-    @app.get("/v2/models/{name}/versions/{version}/ready", tags=["kserve-v2"])
-    async def v2_model_ready(name: str, version: str | None = None) -> Response:
-        try:
-            is_ready = plane.model_ready(name)
-        except ServingError as exc:
-            return _error(exc)
-        return JSONResponse({"name": name, "ready": is_ready}, 200 if is_ready else 503)
 
     @app.get("/v1/models", tags=["models"])
     async def models() -> dict[str, Any]:
@@ -70,6 +51,8 @@ def create_app(plane: DataPlane) -> FastAPI:
             return JSONResponse(model_info.describe(plane.info(name)))
         except ServingError as exc:
             return _error(exc)
+
+    app.include_router(oip.router(plane))
 
     @app.get("/metrics", tags=["health"])
     async def metrics() -> Response:

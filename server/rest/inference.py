@@ -21,6 +21,7 @@ from server.errors import (
     RETRY_AFTER_MS,
     InvalidInput,
     MethodNotAllowed,
+    NotFound,
     RequestTimeout,
     ServingError,
     UnsupportedMedia,
@@ -52,7 +53,7 @@ def _route(path: str) -> tuple[str, str | None] | None:
     if path.startswith("/v2/models/") and path.endswith("/infer"):
         name, _, version = path[len("/v2/models/") : -len("/infer")].partition("/versions/")
         if name and "/" not in name and "/" not in version and (version or "/versions/" not in path):
-            return "v2", name
+            return ("v2", name) if version in ("", "1") else ("v2-unknown-version", f"{name}/{version}")
     return None
 
 
@@ -81,6 +82,11 @@ class InferenceRoutes:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        if route[0] == "v2-unknown-version":
+            name, _, version = str(route[1]).partition("/")
+            missing = NotFound(f"model {name!r} has no version {version!r}; its only version is 1")
+            await send_response(send, missing.status, json_error(missing), JSON, {})
+            return
         kind, protocol, model = self._kind(route, headers, params)
         try:
             result = await self._handle(scope, receive, headers, params, kind, protocol, model)
@@ -136,7 +142,11 @@ def _transport(headers: dict[str, str]) -> Transport:
     encoding = headers.get("content-encoding", "").strip().lower()
     if encoding not in ("", "identity", "gzip"):
         raise UnsupportedMedia(f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
-    return Transport(gzip_body=encoding == "gzip", gzip_reply="gzip" in headers.get("accept-encoding", "").lower())
+    header_length = headers.get("inference-header-content-length")
+    if header_length is not None and not header_length.strip().isdigit():
+        raise InvalidInput(f"Inference-Header-Content-Length must be a byte count, got {header_length!r}")
+    return Transport(gzip_body=encoding == "gzip", gzip_reply="gzip" in headers.get("accept-encoding", "").lower(),
+                     oip_header_length=int(header_length) if header_length is not None else None)  # fmt: skip
 
 
 async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:

@@ -15,12 +15,13 @@ import numpy as np
 from segcore.engines import Engine
 from segcore.images import ImageLimits
 from segcore.repository import ModelSpec
-from server.codecs import kserve, paddle_tensor
+from server.codecs import kserve, oip_grpc, paddle_tensor
 from server.codecs.errors import error_body
 from server.errors import DeadlineExceeded, InternalError, InvalidInput, ServingError, TooLarge
 from server.jobs import Job, JobKind, Result
 from server.workers.idphoto_job import IdPhotoJobCodec
 from server.workers.image_job import ImageJobCodec
+from server.workers.oip_job import OipJobCodec
 
 GZIP_MIN_BYTES = 512  # brpc's http_body_compress_threshold
 
@@ -32,6 +33,7 @@ class _Prepared:
     finish: Callable[[dict[str, np.ndarray], dict[str, float]], tuple[bytes, str]]
     start_us: int
     timings: dict[str, float] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # response headers the finish step adds
 
     @property
     def batch(self) -> int:
@@ -86,6 +88,7 @@ class JobHandler:
         self.input_shape = spec.config.input_shape if spec.config else None
         self.images = ImageJobCodec(spec, limits) if spec.config and spec.config.preprocess else None
         self.id_photos = IdPhotoJobCodec(self.images) if self.images else None
+        self.oip = OipJobCodec(spec, self.input_shape, self.images)
 
     def handle(self, jobs: list[Job]) -> list[Result]:
         """One result per job, in order. Jobs whose inputs share shapes run as one engine batch."""
@@ -152,7 +155,7 @@ class JobHandler:
                 error = InternalError(f"encoding the result failed (request id {p.job.request_id})")
                 done.append({p.job.id: self._error(p.job, error)})
                 continue
-            headers = {}
+            headers = dict(p.headers)
             if p.job.transport.gzip_reply and len(body) >= GZIP_MIN_BYTES and not content_type.startswith("image/"):
                 body, headers = gzip.compress(body, compresslevel=1), {"Content-Encoding": "gzip"}
             p.timings["postprocess"] = time.perf_counter() - t1
@@ -174,14 +177,8 @@ class JobHandler:
                 return encode(outputs, request, (start_us, time.time_ns() // 1000)), content_type
 
             return _Prepared(job, request.feeds, finish_tensor, start_us)
-        if job.kind is JobKind.KSERVE_V2:
-            request, request_id = kserve.parse_request(job.body, conf)
-            self._check_shape(request.feeds)
-
-            def finish_v2(outputs: dict[str, np.ndarray], _: dict[str, float]) -> tuple[bytes, str]:
-                return kserve.response(self.spec.name, outputs, request, request_id), "application/json"
-
-            return _Prepared(job, request.feeds, finish_v2, start_us)
+        if job.kind in (JobKind.KSERVE_V2, JobKind.OIP_GRPC):
+            return self._prepare_oip(job, start_us)
         if self.images is None:
             raise InvalidInput(f"model {self.spec.name!r} has no preprocessing config (converted without deploy.yaml): "
                 "use the tensor APIs"
@@ -191,14 +188,24 @@ class JobHandler:
         feeds, finish = codec.prepare(job)
         return _Prepared(job, feeds, finish, start_us)
 
-    def _check_shape(self, feeds: dict[str, np.ndarray]) -> None:
-        if self.input_shape is None or len(feeds) != 1:
-            return
-        array = next(iter(feeds.values()))
-        dims = [None, *self.input_shape[1:]]  # any batch: a fixed-batch export runs it in pieces
-        if array.ndim != len(dims) or any(d is not None and d != a for d, a in zip(dims, array.shape, strict=False)):
-            raise InvalidInput(f"input shape {list(array.shape)} does not fit the model input "
-                                    "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]")  # fmt: skip
+    def _prepare_oip(self, job: Job, start_us: int) -> _Prepared:
+        grpc = job.kind is JobKind.OIP_GRPC
+        if grpc:
+            request = oip_grpc.parse_request(job.body)
+            request.model = self.spec.name
+        else:
+            request = kserve.parse_request(self.spec.name, job.body, job.transport.oip_header_length)
+        feeds, tensors = self.oip.prepare(request)
+        headers: dict[str, str] = {}
+
+        def finish_oip(outputs: dict[str, np.ndarray], _: dict[str, float]) -> tuple[bytes, str]:
+            if grpc:
+                return oip_grpc.response(request, tensors(outputs)), "application/grpc"
+            body, content_type, extra = kserve.response(request, tensors(outputs))
+            headers.update(extra)
+            return body, content_type
+
+        return _Prepared(job, feeds, finish_oip, start_us, headers=headers)
 
     def _error(self, job: Job, error: ServingError) -> Result:
         body, content_type = error_body(error, job.kind)

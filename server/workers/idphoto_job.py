@@ -34,7 +34,7 @@ class IdPhotoJobCodec:
             raise _error(exc) from None
         if output == "sheet" and not options.sheet:
             raise InvalidInput("output=sheet needs a sheet size: add sheet=4R or sheet=5inch")
-        image, tensor, trans_info = self.images.load(job)
+        image, tensor, trans_info = self.images.load(job.body)
         post = self.images.post
 
         def finish(outputs: dict[str, np.ndarray], timings: dict[str, float]) -> tuple[bytes, str]:

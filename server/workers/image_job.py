@@ -86,10 +86,10 @@ class ImageJobCodec:
         self.preprocess = SegmentationPipeline.preprocessor_for(spec.config)
         self.num_classes = self.post.num_classes or (len(self.post.class_names) if self.post.class_names else None)
 
-    def load(self, job: Job) -> tuple[np.ndarray, np.ndarray, TransInfo]:
-        """Decode the job's image and preprocess it: (BGR image, C x H x W tensor, reverse-transform info)."""
+    def load(self, data: bytes) -> tuple[np.ndarray, np.ndarray, TransInfo]:
+        """Decode an encoded image and preprocess it: (BGR image, C x H x W tensor, reverse-transform info)."""
         try:
-            image = codec.decode_image(job.body, self.limits)
+            image = codec.decode_image(data, self.limits)
         except codec.UnsupportedImage as exc:
             raise UnsupportedMedia(str(exc)) from None
         except codec.ImageTooLarge as exc:
@@ -102,29 +102,32 @@ class ImageJobCodec:
             raise InvalidInput(f"image cannot be preprocessed for this model: {exc}") from None
         return image, tensor, trans_info
 
-    def segment(self, outputs: dict[str, np.ndarray], trans_info: TransInfo, want_scores: bool) -> SegmentationResult:
-        """The model's output for one image, at the image's original size."""
+    def segment(self, outputs: dict[str, np.ndarray], trans_info: TransInfo, want_scores: bool,
+                index: int = 0) -> SegmentationResult:  # fmt: skip
+        """The model's output for the batch's `index`-th image, at the image's original size."""
         try:
-            return postprocess(outputs[self.post.output_name][0], self.post, trans_info, want_scores)
+            return postprocess(outputs[self.post.output_name][index], self.post, trans_info, want_scores)
         except InvalidOutput as exc:
             raise InternalError(str(exc)) from None
 
-    def _class_id(self, options: ImageOptions) -> int:
-        if options.class_id is None:
+    def class_id(self, requested: int | None) -> int:
+        """The class whose probability map is wanted (default: class 1 of a two-class model); 400 if none fits
+        or the model outputs labels only."""
+        if self.post.output_op == "argmax":
+            raise InvalidInput("this model outputs labels only (argmax export): no probabilities")
+        if requested is None:
             if self.num_classes == 2:
                 return 1
             raise InvalidInput("this model has more than two classes: give class_id for a probability map")
-        if self.num_classes is not None and not 0 <= options.class_id < self.num_classes:
-            raise InvalidInput(f"class_id must be in [0, {self.num_classes - 1}], got {options.class_id}")
-        return options.class_id
+        if self.num_classes is not None and not 0 <= requested < self.num_classes:
+            raise InvalidInput(f"class_id must be in [0, {self.num_classes - 1}], got {requested}")
+        return requested
 
     def prepare(self, job: Job) -> tuple[dict[str, np.ndarray], Finish]:
         options = ImageOptions.parse(job.params)
         if options.wants_scores:
-            if self.post.output_op == "argmax":
-                raise InvalidInput("this model outputs labels only (argmax export): no probabilities")
-            class_id = self._class_id(options)
-        image, tensor, trans_info = self.load(job)
+            class_id = self.class_id(options.class_id)
+        image, tensor, trans_info = self.load(job.body)
 
         def finish(outputs: dict[str, np.ndarray], timings: dict[str, float]) -> tuple[bytes, str]:
             result = self.segment(outputs, trans_info, options.wants_scores)
