@@ -16,7 +16,7 @@ from server.codecs.errors import JSON, json_error
 from server.dataplane import DataPlane
 from server.errors import ServingError
 from server.rest import oip
-from server.rest.inference import OPENAPI_PATHS
+from server.rest.openapi import PATHS, add_docs
 
 
 def _error(exc: ServingError) -> Response:
@@ -27,7 +27,9 @@ def create_app(plane: DataPlane) -> FastAPI:
     """The ASGI app over `plane`."""
     # FastAPI's built-in OpenTelemetry hooks cost CPU on every request; SegServing exports Prometheus metrics.
     off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
-    app = FastAPI(title="SegServing", version="0.1.0", description=__doc__, telemetry=off)
+    app = FastAPI(title="SegServing", version="0.1.0", description=__doc__, telemetry=off, docs_url=None,
+                  redoc_url=None)  # fmt: skip
+    add_docs(app)
 
     @app.get("/v2/health/live", tags=["open-inference-protocol", "health"])
     @app.get("/health/live", tags=["health"])
@@ -61,7 +63,7 @@ def create_app(plane: DataPlane) -> FastAPI:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            schema["paths"] = {**OPENAPI_PATHS, **schema["paths"]}
+            schema["paths"] = {**PATHS, **schema["paths"]}
             app.openapi_schema = schema
         return app.openapi_schema
 
