@@ -41,6 +41,7 @@ class Spec:
     warmup: float = 1.0
     retries: int = 0  # HTTP: send a request refused with 429/503 again, as the SDK's RetryPolicy decides
     deadline: float = 30.0  # HTTP with retries: a request's whole budget in seconds, as the SDK's timeout
+    headers: dict[str, str] = field(default_factory=dict)  # HTTP: more request headers
     retry_hint: str = "ms"  # ms: Retry-After-Ms, else Retry-After (as the SDK) | seconds: Retry-After only
 
 
@@ -107,8 +108,9 @@ class _Client:
         self.spec = spec
         host, port = spec.target.rsplit(":", 1)
         self.host, self.port = host, int(port)
+        extra = "".join(f"{k}: {v}\r\n" for k, v in spec.headers.items())
         head = (f"POST {spec.path} HTTP/1.1\r\nHost: {spec.target}\r\nContent-Type: {spec.content_type}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+                f"{extra}Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
         self.http_request = head + body
         self.body = body
         self.sent = len(self.http_request) if spec.protocol == "http" else len(body)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+import orjson
 
 from client_sdk.tensors import request_json, request_proto
 from segcore.preprocess import Preprocessor
+from segcore.proto import oip
 from segcore.proto.segmentation_pb2 import SegmentRequest
 from segcore.repository import ModelSpec
 
@@ -25,6 +28,10 @@ class Payloads:
     ps_proto: Path
     segment_proto: Path
     peer_json: Path
+    oip_grpc: Path  # ModelInferRequest, the tensor as raw_input_contents
+    oip_http: Path  # binary tensor data extension: JSON header + raw tensor
+    oip_http_header: int  # its JSON header's length (Inference-Header-Content-Length)
+    oip_image_grpc: Path  # ModelInferRequest, the JPEG as one BYTES element (server-side pre/postprocessing)
 
 
 def photo() -> np.ndarray:
@@ -32,6 +39,15 @@ def photo() -> np.ndarray:
     from skimage import data
 
     return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+def _oip_tensor_request(spec: ModelSpec, batch: np.ndarray) -> bytes:
+    message = oip.ModelInferRequest(model_name=spec.name)
+    message.inputs.add(name=spec.conf.feeds[0].alias, datatype="FP32", shape=list(batch.shape))
+    message.raw_input_contents.append(np.ascontiguousarray(batch, "<f4").tobytes())
+    for var in spec.conf.fetches:
+        message.outputs.add(name=var.alias)
+    return bytes(message.SerializeToString())
 
 
 def prepare(spec: ModelSpec, out: Path) -> Payloads:
@@ -43,8 +59,21 @@ def prepare(spec: ModelSpec, out: Path) -> Payloads:
     jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
     tensor, _ = Preprocessor(spec.config.preprocess)(image)
     feeds = [(spec.conf.feeds[0], tensor[None])]
+    header = orjson.dumps({"inputs": [{"name": spec.conf.feeds[0].alias, "datatype": "FP32",
+                                       "shape": list(tensor[None].shape),
+                                       "parameters": {"binary_data_size": tensor.nbytes}}],
+                           "outputs": [{"name": v.alias, "parameters": {"binary_data": True}}
+                                       for v in spec.conf.fetches]})  # fmt: skip
     paths = Payloads(out / "photo.jpg", out / "ps_request.json", out / "ps_request.pb", out / "segment.pb",
-                     out / "peer.json")  # fmt: skip
+                     out / "peer.json", out / "oip_request.pb", out / "oip_request.bin", len(header),
+                     out / "oip_image_request.pb")  # fmt: skip
+    paths.oip_http.write_bytes(header + np.ascontiguousarray(tensor[None], "<f4").tobytes())
+    paths.oip_grpc.write_bytes(_oip_tensor_request(spec, tensor[None]))
+    image_request = oip.ModelInferRequest(model_name=spec.name)
+    image_request.inputs.add(name="image", datatype="BYTES", shape=[1])
+    image_request.raw_input_contents.append(struct.pack("<I", len(jpeg)) + jpeg)
+    image_request.outputs.add(name="label_map")
+    paths.oip_image_grpc.write_bytes(image_request.SerializeToString())
     paths.jpeg.write_bytes(jpeg)
     paths.ps_json.write_text(json.dumps(request_json(feeds, [], 0)))
     paths.ps_proto.write_bytes(request_proto(feeds, [], 0))

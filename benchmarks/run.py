@@ -23,8 +23,9 @@ from benchmarks.payloads import Payloads, prepare
 from benchmarks.procs import Usage, free_port, python, sample, serve
 from segcore.repository import ModelRepository, ModelSpec
 
-PROTOCOLS = ("image", "image-grpc", "sdk", "ps-proto", "ps-grpc", "ps-json")
+PROTOCOLS = ("image", "image-grpc", "sdk", "ps-proto", "ps-grpc", "ps-json", "oip-grpc", "oip-http", "oip-image-grpc")
 PEERS = ("naive", "litserve")
+OIP_INFER = "/inference.GRPCInferenceService/ModelInfer"
 
 
 @dataclass
@@ -116,6 +117,16 @@ def protocol_spec(protocol: str, port: int, plan: Plan, payloads: Payloads) -> S
         "ps-proto": Spec("http", target, "/GeneralModelService/inference", str(payloads.ps_proto), "application/proto"),
         "ps-grpc": Spec("grpc", target, PS_GRPC, str(payloads.ps_proto)),
         "ps-json": Spec("http", target, "/GeneralModelService/inference", str(payloads.ps_json), "application/json"),
+        "oip-grpc": Spec("grpc", target, OIP_INFER, str(payloads.oip_grpc)),
+        "oip-http": Spec(
+            "http",
+            target,
+            f"/v2/models/{plan.model}/infer",
+            str(payloads.oip_http),
+            "application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(payloads.oip_http_header)},
+        ),
+        "oip-image-grpc": Spec("grpc", target, OIP_INFER, str(payloads.oip_image_grpc)),
         "naive": Spec("http", target, "/predict", str(payloads.peer_json), "application/json"),
         "litserve": Spec("http", target, "/predict", str(payloads.peer_json), "application/json"),
     }
@@ -349,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"plan": asdict(plan), "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z",
                time.localtime(started)), "limits": limits, "rows": rows, "saturation": saturation,
                "added_latency": added, "versus": versus, "thread_scaling": scaling, "soak": soak,
-               "payload_bytes": {k: Path(v).stat().st_size for k, v in asdict(payloads).items()}}  # fmt: skip
+               "payload_bytes": {k: v.stat().st_size for k, v in asdict(payloads).items()
+                                 if isinstance(v, Path)}}  # fmt: skip
     results["targets"] = [] if args.quick else report.targets(results)
     report.write(results, out)
     print(f"results in {out}/ (results.json, results.md, latency_throughput.png)")

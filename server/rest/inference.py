@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -41,19 +41,27 @@ class ClientGone(ConnectionError):
     """The client disconnected before its body arrived."""
 
 
-def _route(path: str) -> tuple[str, str | None] | None:
-    """(route, model name) for an inference path, else None."""
+class Route(NamedTuple):
+    """Which inference route a path is: paddle | id-photo | segment | v2, the model it names, its version."""
+
+    name: str
+    model: str | None = None
+    version: str = ""
+
+
+def _route(path: str) -> Route | None:
+    """The inference route of `path`, else None."""
     if path in PADDLE_PATHS:
-        return "paddle", None
+        return Route("paddle")
     if path == "/v1/id-photo":
-        return "id-photo", None
+        return Route("id-photo")
     if path.startswith("/v1/models/") and path.endswith("/segment"):
         name = path[len("/v1/models/") : -len("/segment")]
-        return ("segment", name) if name and "/" not in name else None
+        return Route("segment", name) if name and "/" not in name else None
     if path.startswith("/v2/models/") and path.endswith("/infer"):
         name, _, version = path[len("/v2/models/") : -len("/infer")].partition("/versions/")
         if name and "/" not in name and "/" not in version and (version or "/versions/" not in path):
-            return ("v2", name) if version in ("", "1") else ("v2-unknown-version", f"{name}/{version}")
+            return Route("v2", name, version)
     return None
 
 
@@ -82,9 +90,8 @@ class InferenceRoutes:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-        if route[0] == "v2-unknown-version":
-            name, _, version = str(route[1]).partition("/")
-            missing = NotFound(f"model {name!r} has no version {version!r}; its only version is 1")
+        if route.version not in ("", "1"):
+            missing = NotFound(f"model {route.model!r} has no version {route.version!r}; its only version is 1")
             await send_response(send, missing.status, json_error(missing), JSON, {})
             return
         kind, protocol, model = self._kind(route, headers, params)
@@ -102,9 +109,8 @@ class InferenceRoutes:
         await send_response(send, result.status, result.body, result.content_type, _result_headers(result))
 
     @staticmethod
-    def _kind(route: tuple[str, str | None], headers: dict[str, str],
-              params: dict[str, str]) -> tuple[JobKind, str, str | None]:  # fmt: skip
-        name, model = route
+    def _kind(route: Route, headers: dict[str, str], params: dict[str, str]) -> tuple[JobKind, str, str | None]:
+        name, model = route.name, route.model
         if name == "paddle":
             proto = headers.get("content-type", "").split(";")[0].strip().lower() == PROTO
             return (JobKind.PADDLE_PROTO, "http-proto", params.get("model")) if proto else (
