@@ -7,6 +7,8 @@ protobuf serializes. Field order does not matter on the wire; the result parses 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 _LEN = 2  # wire type of length-delimited fields
@@ -89,6 +91,34 @@ class Unpacked(Exception):
     """A field that split_fields was asked to take arrived element by element instead of packed."""
 
 
+def _fields(view: memoryview) -> Iterator[tuple[int, int, int, memoryview | None]]:
+    """Each top-level field of a message: (number, where it starts, where it ends, payload if length-delimited,
+    else None). WireError on malformed bytes."""
+    pos, end = 0, len(view)
+    while pos < end:
+        start = pos
+        key, pos = _varint_at(view, pos)
+        number, wire_type = key >> 3, key & 7
+        if number == 0:
+            raise WireError("field number 0")
+        payload = None
+        if wire_type == 0:
+            _, pos = _varint_at(view, pos)
+        elif wire_type == _LEN:
+            size, pos = _varint_at(view, pos)
+            if pos + size > end:
+                raise WireError(f"field {number}: length {size} runs past the end of the message")
+            payload = view[pos : pos + size]
+            pos += size
+        elif wire_type in _FIXED_SIZE:
+            pos += _FIXED_SIZE[wire_type]
+            if pos > end:
+                raise WireError(f"field {number}: truncated fixed-width value")
+        else:
+            raise WireError(f"field {number}: unsupported wire type {wire_type}")
+        yield number, start, pos, payload
+
+
 def split_fields(data: bytes | memoryview, take: frozenset[int]) -> tuple[bytes, dict[int, list[memoryview]]]:
     """Lift the length-delimited fields numbered in `take` out of a message without copying them.
 
@@ -98,63 +128,29 @@ def split_fields(data: bytes | memoryview, take: frozenset[int]) -> tuple[bytes,
     view = memoryview(data).cast("B")
     rest: list[memoryview] = []
     taken: dict[int, list[memoryview]] = {}
-    pos, kept_from, end = 0, 0, len(view)
-    while pos < end:
-        start = pos
-        key, pos = _varint_at(view, pos)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            _, pos = _varint_at(view, pos)
-        elif wire_type == _LEN:
-            size, pos = _varint_at(view, pos)
-            if pos + size > end:
-                raise WireError(f"field {number}: length {size} runs past the end of the message")
-            if number in take:
-                rest.append(view[kept_from:start])
-                taken.setdefault(number, []).append(view[pos : pos + size])
-                kept_from = pos + size
-            pos += size
-        elif wire_type in _FIXED_SIZE:
-            pos += _FIXED_SIZE[wire_type]
-            if pos > end:
-                raise WireError(f"field {number}: truncated fixed-width value")
-        else:
-            raise WireError(f"field {number}: unsupported wire type {wire_type}")
-        if number == 0:
-            raise WireError("field number 0")
-        if number in take and wire_type != _LEN:
+    kept_from = 0
+    for number, start, end, payload in _fields(view):
+        if number not in take:
+            continue
+        if payload is None:
             raise Unpacked(number)
-    rest.append(view[kept_from:end])
+        rest.append(view[kept_from:start])
+        taken.setdefault(number, []).append(payload)
+        kept_from = end
+    rest.append(view[kept_from:])
     return b"".join(rest), taken
 
 
 def string_fields(data: bytes | memoryview, wanted: frozenset[int]) -> dict[int, str]:
     """The last value of each top-level string field numbered in `wanted`, read without parsing or copying the
     rest of the message (e.g. a request's model name, in front of megabytes of tensor data)."""
-    view = memoryview(data).cast("B")
     found: dict[int, str] = {}
-    pos, end = 0, len(view)
-    while pos < end:
-        key, pos = _varint_at(view, pos)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            _, pos = _varint_at(view, pos)
-        elif wire_type == _LEN:
-            size, pos = _varint_at(view, pos)
-            if pos + size > end:
-                raise WireError(f"field {number}: length {size} runs past the end of the message")
-            if number in wanted:
-                try:
-                    found[number] = bytes(view[pos : pos + size]).decode("utf-8")
-                except UnicodeDecodeError:
-                    raise WireError(f"field {number}: not UTF-8 text") from None
-            pos += size
-        elif wire_type in _FIXED_SIZE:
-            pos += _FIXED_SIZE[wire_type]
-        else:
-            raise WireError(f"field {number}: unsupported wire type {wire_type}")
-    if pos > end:
-        raise WireError("truncated message")
+    for number, _, _, payload in _fields(memoryview(data).cast("B")):
+        if number in wanted and payload is not None:
+            try:
+                found[number] = bytes(payload).decode("utf-8")
+            except UnicodeDecodeError:
+                raise WireError(f"field {number}: not UTF-8 text") from None
     return found
 
 

@@ -4,14 +4,16 @@ repository index. Model control (load/unload) is not offered: the served models 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from server.codecs import model_info
 from server.codecs.errors import JSON, json_error
-from server.dataplane import DataPlane
+from server.dataplane import DataPlane, ModelInfo
 from server.errors import InvalidInput, ServingError
 
 TAGS: list[str | Enum] = ["open-inference-protocol"]
@@ -41,14 +43,17 @@ def router(plane: DataPlane) -> APIRouter:
             return _error(exc)
         return JSONResponse({"model_stats": [plane.metrics.statistics(n) for n in names]})
 
+    def model_document(name: str, version: str | None, build: Callable[[ModelInfo], dict[str, Any]]) -> Response:
+        try:
+            model_info.check_version(name, version)
+            return JSONResponse(build(plane.info(name)))
+        except ServingError as exc:
+            return _error(exc)
+
     @routes.get("/v2/models/{name}", summary="Model metadata")
     @routes.get("/v2/models/{name}/versions/{version}", summary="Model metadata")
     async def model(name: str, version: str | None = None) -> Response:
-        try:
-            model_info.check_version(name, version)
-            return JSONResponse(model_info.kserve_metadata(plane.info(name)))
-        except ServingError as exc:
-            return _error(exc)
+        return model_document(name, version, model_info.kserve_metadata)
 
     @routes.get("/v2/models/{name}/ready", summary="Model readiness (200 ready, 503 not yet)")
     @routes.get("/v2/models/{name}/versions/{version}/ready", summary="Model readiness (200 ready, 503 not yet)")
@@ -63,11 +68,7 @@ def router(plane: DataPlane) -> APIRouter:
     @routes.get("/v2/models/{name}/config", summary="Triton model configuration")
     @routes.get("/v2/models/{name}/versions/{version}/config", summary="Triton model configuration")
     async def config(name: str, version: str | None = None) -> Response:
-        try:
-            model_info.check_version(name, version)
-            return JSONResponse(model_info.triton_config(plane.info(name)))
-        except ServingError as exc:
-            return _error(exc)
+        return model_document(name, version, model_info.triton_config)
 
     @routes.post("/v2/repository/index", summary="Repository index: the served models and their state")
     async def index(body: dict[str, object] | None = None) -> JSONResponse:

@@ -3,8 +3,9 @@ against the server's one port: every call, JSON and binary tensors, encoded-imag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
@@ -179,38 +180,38 @@ def test_statistics_count_requests(http: thttp.InferenceServerClient, grpc: tgrp
 # ----- errors -----
 
 
-def test_errors_over_http(http: thttp.InferenceServerClient) -> None:
-    good = thttp.InferInput(FEED, list(BATCH.shape), "FP32")
+def bad_inputs(client: Any) -> tuple[Any, Any, Any]:
+    """(a good input, one of the wrong shape, one of the wrong datatype) made with `client`'s module."""
+    good = client.InferInput(FEED, list(BATCH.shape), "FP32")
     good.set_data_from_numpy(BATCH)
-    wrong_shape = thttp.InferInput(FEED, [1, 3, 128, 128], "FP32")
+    wrong_shape = client.InferInput(FEED, [1, 3, 128, 128], "FP32")
     wrong_shape.set_data_from_numpy(BATCH[:1, :, :128, :128].copy())
-    wrong_type = thttp.InferInput(FEED, list(BATCH.shape), "INT64")
+    wrong_type = client.InferInput(FEED, list(BATCH.shape), "INT64")
     wrong_type.set_data_from_numpy(BATCH.astype(np.int64))
-    cases = [(lambda: http.infer("nope", [good]), "404", "not served"),
-             (lambda: http.infer(MODEL, [wrong_shape]), "400", "does not fit"),
-             (lambda: http.infer(MODEL, [wrong_type]), "400", "expects FP32"),
-             (lambda: http.infer(MODEL, [good], outputs=[thttp.InferRequestedOutput(FETCH, class_count=2)]), "400",
-              "classification"),
-             (lambda: http.infer(MODEL, [good], model_version="3"), "404", "only version is 1"),
-             (lambda: http.load_model(MODEL), "400", "model control is not offered")]  # fmt: skip
+    return good, wrong_shape, wrong_type
+
+
+def check_errors(cases: list[tuple[Callable[[], object], str, str]]) -> None:
     for call, status, words in cases:
         with pytest.raises(InferenceServerException) as info:
             call()
         assert info.value.status() == status and words in info.value.message(), info.value
+
+
+def test_errors_over_http(http: thttp.InferenceServerClient) -> None:
+    good, wrong_shape, wrong_type = bad_inputs(thttp)
+    classify = [thttp.InferRequestedOutput(FETCH, class_count=2)]
+    check_errors([(lambda: http.infer("nope", [good]), "404", "not served"),
+                  (lambda: http.infer(MODEL, [wrong_shape]), "400", "does not fit"),
+                  (lambda: http.infer(MODEL, [wrong_type]), "400", "expects FP32"),
+                  (lambda: http.infer(MODEL, [good], outputs=classify), "400", "classification"),
+                  (lambda: http.infer(MODEL, [good], model_version="3"), "404", "only version is 1"),
+                  (lambda: http.load_model(MODEL), "400", "model control is not offered")])  # fmt: skip
 
 
 def test_errors_over_grpc(grpc: tgrpc.InferenceServerClient) -> None:
-    good = tgrpc.InferInput(FEED, list(BATCH.shape), "FP32")
-    good.set_data_from_numpy(BATCH)
-    wrong_shape = tgrpc.InferInput(FEED, [1, 3, 128, 128], "FP32")
-    wrong_shape.set_data_from_numpy(BATCH[:1, :, :128, :128].copy())
-    wrong_type = tgrpc.InferInput(FEED, list(BATCH.shape), "INT64")
-    wrong_type.set_data_from_numpy(BATCH.astype(np.int64))
-    cases = [(lambda: grpc.infer("nope", [good]), "StatusCode.NOT_FOUND", "not served"),
-             (lambda: grpc.infer(MODEL, [wrong_shape]), "StatusCode.INVALID_ARGUMENT", "does not fit"),
-             (lambda: grpc.infer(MODEL, [wrong_type]), "StatusCode.INVALID_ARGUMENT", "expects FP32"),
-             (lambda: grpc.get_model_metadata("nope"), "StatusCode.NOT_FOUND", "not served")]  # fmt: skip
-    for call, status, words in cases:
-        with pytest.raises(InferenceServerException) as info:
-            call()
-        assert info.value.status() == status and words in info.value.message(), info.value
+    good, wrong_shape, wrong_type = bad_inputs(tgrpc)
+    check_errors([(lambda: grpc.infer("nope", [good]), "StatusCode.NOT_FOUND", "not served"),
+                  (lambda: grpc.infer(MODEL, [wrong_shape]), "StatusCode.INVALID_ARGUMENT", "does not fit"),
+                  (lambda: grpc.infer(MODEL, [wrong_type]), "StatusCode.INVALID_ARGUMENT", "expects FP32"),
+                  (lambda: grpc.get_model_metadata("nope"), "StatusCode.NOT_FOUND", "not served")])  # fmt: skip
