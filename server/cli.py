@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -19,10 +18,13 @@ from segcore.engines.paddle_inference import PADDLE_MISSING
 from segcore.images import ImageLimits
 from segcore.repository import ModelRepository
 from server.auth import ApiKeys
+from server.cpus import available as available_cpus
 from server.settings import BatchPolicy, ModelSettings, ServerSettings, TlsFiles
 
 MiB = 2**20
 _DASHED_GPU_LIST = re.compile(r"-\d+(,-?\d*)+")  # "-1,0": argparse would take it for an unknown option
+
+log = logging.getLogger("server.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -204,6 +206,11 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         gpu_lists = [(0,)] * len(specs)
     if args.precision != "fp32" and not args.use_trt:
         parser.error("--precision fp16/int8 needs --use_trt on a GPU")
+    cpus = available_cpus()
+    if args.thread and args.thread * args.cpu_threads > cpus and not any(gpu_lists):
+        log.warning("--thread %d x --cpu_threads %d is more than the %d CPU(s) this process may use "
+                    "(affinity and cgroup quota): workers will take turns on them", args.thread, args.cpu_threads,
+                    cpus)  # fmt: skip
     models = []
     for spec, gpus in zip(specs, gpu_lists, strict=True):
         try:
@@ -221,7 +228,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
             use_trt=args.use_trt,
             precision=args.precision,
         )
-        workers = args.thread or (len(gpus) if gpus else os.cpu_count() or 1)
+        workers = args.thread or (len(gpus) if gpus else max(1, cpus // args.cpu_threads))
         policy = BatchPolicy(args.batch_size, args.batch_timeout_ms / 1000, args.max_queue)
         models.append(ModelSettings(spec, args.engine, workers, gpus, options, policy))
     try:
