@@ -165,12 +165,24 @@ def _encode(ext: str, array: np.ndarray, params: list[int]) -> bytes:
     return buf.tobytes()
 
 
-def encode_png(array: np.ndarray, compression: int = 1) -> bytes:
-    """PNG of uint8 H x W, H x W x 3 (BGR) or H x W x 4 (BGRA), or uint16 H x W; compression 0-9."""
+# PNG row filters: libpng's default tries all five on every row, which is most of the encoding time. One fixed
+# filter costs a third to a fifth as much; measured on 512x512 maps at compression 1: a label map with no
+# filter and run-length coding 0.34 ms / 1.6 KB (default: 1.62 ms / 3.5 KB), a probability map with the "up"
+# filter and run-length coding 0.60 ms / 12.4 KB (default: 1.91 ms / 13.1 KB).
+_LABEL_FLAGS = [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE, cv2.IMWRITE_PNG_STRATEGY,
+                cv2.IMWRITE_PNG_STRATEGY_RLE]  # fmt: skip
+_PICTURE_FLAGS = [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+_GRAY_FLAGS = [*_PICTURE_FLAGS, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+
+
+def encode_png(array: np.ndarray, compression: int = 1, flags: list[int] | None = None) -> bytes:
+    """PNG of uint8 H x W, H x W x 3 (BGR) or H x W x 4 (BGRA), or uint16 H x W; compression 0-9. `flags`: more
+    cv2.imwrite flags (default: the "up" row filter, with run-length coding for single-channel images)."""
     channels = 1 if array.ndim == 2 else array.shape[2] if array.ndim == 3 else 0
     if not ((array.dtype == np.uint8 and channels in (1, 3, 4)) or (array.dtype == np.uint16 and array.ndim == 2)):
         raise ValueError(f"cannot encode a {array.dtype} array of shape {array.shape} as PNG")
-    return _encode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    extra = flags if flags is not None else _GRAY_FLAGS if channels == 1 else _PICTURE_FLAGS
+    return _encode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, compression, *extra])
 
 
 def encode_jpeg(image_bgr: np.ndarray, quality: int = 90) -> bytes:
@@ -193,7 +205,7 @@ def label_png(label_map: np.ndarray) -> bytes:
         if high > 0xFFFF or (label_map.dtype.kind == "i" and label_map.min() < 0):
             raise ValueError("class ids must be in 0..65535 for a PNG label map")
         label_map = label_map.astype(np.uint8 if high < 256 else np.uint16)
-    return encode_png(label_map)
+    return encode_png(label_map, flags=_LABEL_FLAGS)
 
 
 def _unit_to_u8(values: np.ndarray) -> np.ndarray:

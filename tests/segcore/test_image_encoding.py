@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 from image_samples import NOISE, RED, RNG, decode_unchanged
@@ -32,6 +35,29 @@ def test_encode_png_round_trip(array: np.ndarray) -> None:
     decoded = decode_unchanged(data)
     assert decoded.dtype == array.dtype
     np.testing.assert_array_equal(decoded, array)
+
+
+def _row_filters(data: bytes) -> set[int]:
+    """The filter type byte of every row of an 8-bit single-channel PNG (from its IHDR and inflated IDAT)."""
+    pos, idat, width = 8, b"", 0
+    while pos < len(data):
+        (size,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + size]
+        if kind == b"IHDR":
+            width = struct.unpack(">I", body[:4])[0]
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + size
+    raw = zlib.decompress(idat)
+    return {raw[i] for i in range(0, len(raw), width + 1)}
+
+
+def test_label_and_probability_pngs_use_one_cheap_row_filter() -> None:
+    labels = np.zeros((120, 90), np.uint8)
+    labels[30:90, 20:70] = 1
+    assert _row_filters(label_png(labels)) == {0}  # no filter: class ids compress by run length
+    probability = np.linspace(0, 1, 120 * 90, dtype=np.float32).reshape(120, 90)
+    assert _row_filters(probability_png(probability)) == {2}  # "up" (libpng's default tries all five per row)
 
 
 def test_encode_png_non_contiguous() -> None:
