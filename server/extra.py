@@ -17,6 +17,7 @@ SERVER_MODULES = {
     "prometheus_client": "prometheus-client",
     "pydantic": "pydantic",
     "starlette": "starlette",
+    "swagger_ui_bundle": "swagger-ui-bundle",
     "uvicorn": "uvicorn",
     "uvloop": "uvloop",
     "yaml": "PyYAML",
