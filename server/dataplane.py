@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from segcore.engines import choose_engine
 from segcore.repository import ModelSpec
 from server.errors import InvalidInput, NotFound, ServingError, Unavailable
 from server.jobs import PLAIN, Job, JobKind, Result, Transport
+from server.memory import rss_bytes
 from server.metrics import Metrics
 from server.settings import ModelSettings, ServerSettings
 from server.workers.pool import ModelWorkers, worker_specs
@@ -53,8 +55,11 @@ class DataPlane:
             )
             for m in settings.models
         }
+        self.metrics.track_memory("front", lambda: float(rss_bytes(os.getpid()) or 0))
         for name, pool in self.pools.items():
             self.metrics.track_queue(name, functools.partial(getattr, pool, "queue_depth"))
+            for index in range(pool.size):
+                self.metrics.track_memory(f"{name}/{index}", functools.partial(pool.worker_rss, index))
         self.default_model = settings.models[0].spec.name
         self.draining = False
 

@@ -51,6 +51,8 @@ class Metrics:
         self.restarts = Counter("segserving_worker_restarts", "Inference workers restarted", ["model"], registry=r)
         self.queue_depth = Gauge("segserving_queue_depth", "Jobs waiting for a worker", ["model"], registry=r)
         self.inflight = Gauge("segserving_inflight_requests", "Requests being handled", registry=r)
+        self.memory = Gauge("segserving_memory_rss_bytes", "Resident memory per process: the front, and each "
+                            "model's workers as MODEL/INDEX", ["process"], registry=r)  # fmt: skip
         self.connections = Gauge("segserving_connections", "Open client connections", registry=r)
         self.connections_closed = Counter("segserving_connections_closed", "Connections closed at --max_connections: "
                                           "shed (idle, to make room) or refused (no idle one)", ["reason"],
@@ -91,6 +93,9 @@ class Metrics:
         return {"name": model, "version": "1", "last_inference": totals.last_ms,
                 "inference_count": totals.success[0], "execution_count": totals.executions,
                 "inference_stats": stats}  # fmt: skip
+
+    def track_memory(self, process: str, rss: Callable[[], float]) -> None:
+        self.memory.labels(process).set_function(rss)
 
     def track_connections(self, count: Callable[[], int]) -> None:
         self.connections.set_function(count)

@@ -16,6 +16,7 @@ from typing import Protocol
 from segcore.images import ImageLimits
 from server.errors import Busy, DeadlineExceeded, InternalError, ServingError, Unavailable
 from server.jobs import Job, Result
+from server.memory import rss_bytes
 from server.settings import BatchPolicy, ModelSettings
 from server.workers import channel
 from server.workers.admission import ServiceTime, admit
@@ -136,10 +137,20 @@ class ModelWorkers:
     def queue_depth(self) -> int:
         return len(self._queue)
 
+    @property
+    def size(self) -> int:
+        return len(self._workers)
+
+    def worker_rss(self, index: int) -> float:
+        """Resident bytes of worker `index` (0 while it is not running)."""
+        ready = self._workers[index].ready
+        return float(rss_bytes(ready.pid if ready else None) or 0)
+
     def describe(self) -> list[dict[str, object]]:
         return [{"index": w.spec.index, "ready": w.ready is not None, "pid": w.ready.pid if w.ready else None,
                  "engine": w.ready.engine if w.ready else w.spec.engine,
-                 "device": w.ready.device if w.ready else None} for w in self._workers]  # fmt: skip
+                 "device": w.ready.device if w.ready else None,
+                 "rss_mib": round(self.worker_rss(i) / 2**20, 1)} for i, w in enumerate(self._workers)]  # fmt: skip
 
     # ----- requests -----
     async def submit(self, job: Job) -> Result:

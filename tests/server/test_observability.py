@@ -137,6 +137,18 @@ def test_stage_durations_queue_depth_and_batch_size(server: ServerProcess, http:
     assert ("segserving_inflight_requests", ()) in after
 
 
+def test_memory_of_every_process_is_reported(http: httpx.Client) -> None:
+    after = scrape(http)
+    front = value(after, "segserving_memory_rss_bytes", process="front")
+    assert front > 20 * 2**20  # Python, FastAPI, grpc: tens of MiB at least
+    for model in ("portrait", MULTI):
+        doc = http.get(f"/v1/models/{model}").json()
+        for worker in doc["workers"]:
+            rss = value(after, "segserving_memory_rss_bytes", process=f"{model}/{worker['index']}")
+            assert rss > 20 * 2**20, (model, worker)
+            assert worker["rss_mib"] > 20 and abs(worker["rss_mib"] - rss / 2**20) < 200
+
+
 def test_openapi_lists_the_routes(http: httpx.Client) -> None:
     reply = http.get("/openapi.json")
     assert reply.status_code == 200
