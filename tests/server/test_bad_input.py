@@ -37,7 +37,9 @@ def server(module_tmp: Path):
 
 
 def workers(server: ServerProcess) -> list[dict]:
-    return httpx.get(f"{server.url}/v1/models/portrait", timeout=30).json()["workers"]
+    """Each worker's identity (pid, engine, device, readiness), without its memory, which changes as it runs."""
+    found = httpx.get(f"{server.url}/v1/models/portrait", timeout=30).json()["workers"]
+    return [{k: v for k, v in worker.items() if k != "rss_mib"} for worker in found]
 
 
 def post(server: ServerProcess, path: str, body: bytes, content_type: str | None = None, **headers: str):
