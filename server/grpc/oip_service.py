@@ -65,18 +65,23 @@ def handlers(plane: DataPlane, admit: Admit, abort: Abort) -> grpc.GenericRpcHan
         models = model_info.repository_index(plane.readiness(), request.ready)
         return json_format.ParseDict({"models": models}, oip.RepositoryIndexResponse())
 
-    async def infer(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        await admit(context)
+    def target(request: bytes) -> str:
+        """The model a ModelInferRequest names (its version checked), read without parsing the rest."""
         try:
             fields = string_fields(request, frozenset({1, 2}))
         except WireError as exc:
-            await abort(context, InvalidInput(f"not a ModelInferRequest: {exc}"))
+            raise InvalidInput(f"not a ModelInferRequest: {exc}") from None
         name = fields.get(1, "")
+        if not name:
+            raise InvalidInput("model_name is required")
+        model_info.check_version(name, fields.get(2, ""))
+        return name
+
+    async def infer(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        await admit(context)
         try:
-            if not name:
-                raise InvalidInput("model_name is required")
-            model_info.check_version(name, fields.get(2, ""))
-            result = await plane.infer(name, JobKind.OIP_GRPC, request, {}, "grpc-oip", context.time_remaining())
+            result = await plane.infer(target(request), JobKind.OIP_GRPC, request, {}, "grpc-oip",
+                                       context.time_remaining())  # fmt: skip
         except ServingError as exc:
             await abort(context, exc)
         if result.status != 200:
@@ -87,15 +92,13 @@ def handlers(plane: DataPlane, admit: Admit, abort: Abort) -> grpc.GenericRpcHan
         await admit(context)
         async for request in requests:
             try:
-                name = string_fields(request, frozenset({1})).get(1, "")
-                if not name:
-                    raise InvalidInput("model_name is required")
-                result = await plane.infer(name, JobKind.OIP_GRPC, request, {}, "grpc-oip", context.time_remaining())
+                result = await plane.infer(target(request), JobKind.OIP_GRPC, request, {}, "grpc-oip",
+                                           context.time_remaining())  # fmt: skip
                 if result.status != 200:
                     raise error_for(result.code, result.message)
                 reply = oip.ModelStreamInferResponse(infer_response=oip.ModelInferResponse.FromString(result.body))
-            except (ServingError, WireError) as exc:
-                reply = oip.ModelStreamInferResponse(error_message=getattr(exc, "message", str(exc)))
+            except ServingError as exc:
+                reply = oip.ModelStreamInferResponse(error_message=exc.message)
             yield bytes(reply.SerializeToString())
 
     live = oip.ServerLiveResponse(live=True)
