@@ -7,7 +7,9 @@
    concurrency 1 and 16, unbatched (--engine_batch_size 1) so the engine is the only difference; QPS, p50, p99
    and the ratio to Paddle fp32. An engine whose server does not start is recorded as skipped with the server's
    own error line (on a CPU build, --use_trt makes the server exit with "this paddlepaddle build has no CUDA").
-3. The machine, the GPUs (nvidia-smi), paddlepaddle(-gpu) / onnxruntime(-gpu) versions and the device.
+3. The engine alone in this process (benchmarks.engine_sweep): img/s and latency vs batch size, and on a GPU the
+   same with input and output left in GPU memory, which shows what the host <-> device copies cost.
+4. The machine, the GPUs (nvidia-smi), paddlepaddle(-gpu) / onnxruntime(-gpu) versions and the device.
 
 Writes OUT/gpu-MODEL.json and OUT/gpu-MODEL.md (server logs in OUT/gpu-MODEL-logs/). `--device cpu` runs the
 same steps without --gpu_ids as a check of this script; its files are named cpu-check-MODEL.* so they are never
@@ -35,6 +37,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from benchmarks import engine_sweep
 from benchmarks.paired import alternate
 from benchmarks.payloads import Payloads, prepare
 from benchmarks.procs import free_port, serve
@@ -65,6 +68,8 @@ class GpuPlan:
     batch_timeout_ms: float = 2.0  # a few ms: well under one batch's inference, enough for 16 clients to refill
     engine_batch_size: int = 1
     engine_concurrency: list[int] = field(default_factory=lambda: [1, 16])
+    sweep_batches: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
+    sweep_seconds: float = 2.0
     out: str = "benchmarks/results"
 
 
@@ -211,6 +216,13 @@ def markdown(results: dict[str, Any]) -> str:
     parts += [f"## Engines, one server at a time (ratio: to {next(iter(ENGINES))} at the same concurrency)",
               md_table(rows, ["engine", "flags", "concurrency", "qps", "p50_ms", "p99_ms", "errors",
                                "ratio_to_paddle_fp32"])]  # fmt: skip
+    sweep = results["engine_sweep"]
+    columns = ("input", "batch", "img_per_s", "p50_ms", "p99_ms", "on_device_img_per_s", "on_device_p50_ms",
+               "copies_share")  # fmt: skip
+    parts += [f"## The engine alone vs batch size (onnxruntime in one process, {plan['sweep_seconds']:g} s per size; "
+              "on a GPU 'on device' keeps input and output in GPU memory, and copies_share is the part of the "
+              "time the host <-> device copies take)",
+              md_table(sweep, [k for k in columns if k in (sweep[0] if sweep else {})])]  # fmt: skip
     logged = [*batching.get("rows", []), *(e for e in results["engines"] if "worker" in e)]
     parts += ["## What the servers logged", "\n".join(f"- {e.get('server') or e['engine']}: {e['worker']}; engine "
                                                    f"errors: {'; '.join(e['engine_errors']) or 'none'}"
@@ -229,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine_batch_size", type=int, default=GpuPlan.engine_batch_size, help="engine servers")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--repository", default=None)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 2 s per load run")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 2 s per load run, small sweep")
     args = parser.parse_args(argv)
     found, why = gpus()
     if args.device == "gpu" and not found:
@@ -239,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                    duration=args.duration or (2.0 if args.quick else 10.0),
                    rounds=args.rounds or (1 if args.quick else 3), batch_timeout_ms=args.batch_timeout_ms,
                    engine_batch_size=args.engine_batch_size)  # fmt: skip
+    if args.quick:
+        plan.sweep_batches, plan.sweep_seconds = [1, 2, 4], 0.5
     repo = ModelRepository(Path(args.repository)) if args.repository else ModelRepository()
     spec = repo.resolve(plan.model)
     ref = str(spec.server_dir.parent) if Path(plan.model).is_dir() else plan.model
@@ -252,10 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     with tqdm(total=2 * plan.rounds + len(ENGINES) * len(plan.engine_concurrency), desc="gpu benchmark",
               unit="run") as bar:  # fmt: skip
+        sweep = engine_sweep.sweep(spec, plan.device, plan.sweep_batches, plan.sweep_seconds)
         batching = run_batching(plan, base, payloads, logs, bar)
         engines = run_engines(plan, base, payloads, logs, bar)
     results = {"plan": asdict(plan), "device": plan.device, "started": started, "batching": batching,
-               "engines": engines, "machine": {**machine(), "gpus": found, "packages": versions()}}  # fmt: skip
+               "engines": engines, "engine_sweep": sweep,
+               "machine": {**machine(), "gpus": found, "packages": versions()}}  # fmt: skip
     (out / f"{stem}.json").write_text(json.dumps(results, indent=1, default=str))
     (out / f"{stem}.md").write_text(text := markdown(results))
     print(f"{text}\nresults in {out / stem}.json and .md; server logs in {logs}/")

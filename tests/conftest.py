@@ -59,3 +59,28 @@ def converted(build_model: Callable[[str], Path], tmp_path_factory: pytest.TempP
         return cache[kind]
 
     return convert
+
+
+def _no_cuda_reason() -> str:
+    """'' when an NVIDIA GPU answers and onnxruntime has its CUDA provider, else why the gpu tests skip."""
+    try:
+        smi = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"no NVIDIA GPU (nvidia-smi: {exc})"
+    if smi.returncode != 0 or "GPU" not in smi.stdout:
+        return "no NVIDIA GPU (nvidia-smi -L lists none)"
+    try:
+        import onnxruntime
+    except ImportError:
+        return "onnxruntime is not installed"
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        return "this onnxruntime has no CUDA provider (install onnxruntime-gpu)"
+    return ""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked gpu skip, with the reason, where no CUDA GPU is usable."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    reason = _no_cuda_reason() if gpu_items else ""
+    for item in gpu_items if reason else []:
+        item.add_marker(pytest.mark.skip(reason=f"gpu: {reason}"))

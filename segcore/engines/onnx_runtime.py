@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,15 @@ def providers_for(options: EngineOptions) -> list[str | tuple[str, dict[str, obj
     return [("TensorrtExecutionProvider", trt), cuda, "CPUExecutionProvider"]
 
 
+def _load_cuda_libraries(ort: object) -> None:
+    """Let onnxruntime-gpu find CUDA and cuDNN installed from pip (the nvidia-* wheels) as well as the system's;
+    a no-op on builds without the helper (it came with onnxruntime 1.21)."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints advice to stdout; failures surface below
+            preload()
+
+
 class OnnxRuntimeEngine:
     """One ONNX Runtime session; outputs are returned under the Paddle model's output names."""
 
@@ -37,6 +48,8 @@ class OnnxRuntimeEngine:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
         wanted = providers_for(options)
+        if options.device == "gpu":
+            _load_cuda_libraries(ort)
         available = set(ort.get_available_providers())
         providers = [p for p in wanted if (p if isinstance(p, str) else p[0]) in available]
         if options.device == "gpu" and "CUDAExecutionProvider" not in available:
@@ -47,6 +60,12 @@ class OnnxRuntimeEngine:
             raise RuntimeError(
                 "GPU requested but onnxruntime could not load the CUDA execution provider "
                 "(its CUDA or cuDNN libraries are missing or do not match); see the onnxruntime error above"
+            )
+        if options.use_trt and "TensorrtExecutionProvider" not in self._session.get_providers():
+            # likewise for TensorRT (libnvinfer): a silent fall back to CUDA would serve fp32 under an fp16 flag
+            raise RuntimeError(
+                "--use_trt: onnxruntime could not load the TensorRT execution provider (TensorRT's libnvinfer is "
+                "missing or does not match this onnxruntime build); run without --use_trt, or use --engine paddle"
             )
         self._onnx_inputs = [i.name for i in self._session.get_inputs()]
         self._onnx_outputs = [o.name for o in self._session.get_outputs()]
