@@ -41,18 +41,28 @@ class BatchQueue:
             raise Busy(f"model {self.model!r} queue is full ({self.policy.max_queue})", retry_after=retry_after)
         self._items.append(pending)
 
-    def hold_s(self, now: float, worker_idle: bool) -> float:
+    def hold_s(self, now: float, worker_idle: bool, others_idle: bool = False) -> float:
         """How long to keep the next batch open before sending it (0: send now). Only an idle worker waits, only
-        while the batch is short of batch_size, and at most batch_timeout after its oldest job arrived; a busy
-        worker takes what is there, so it never waits on the front."""
-        if not self._items or not worker_idle or len(self._items) >= self.policy.batch_size:
+        while every other worker is busy (spare workers serve at once: holding would only add latency and pile
+        one batch's decoding and encoding onto one process), only while the batch is short of batch_size, and at
+        most batch_timeout after its oldest job arrived; a busy worker takes what is there, so it never waits on
+        the front."""
+        if not self._items or not worker_idle or others_idle or len(self._items) >= self.policy.batch_size:
             return 0.0
         return max(0.0, self.policy.batch_timeout_s - (now - self._items[0].job.enqueued))
 
-    def take(self) -> list[Pending]:
-        """Up to batch_size jobs, oldest first, skipping those whose caller no longer waits."""
+    def share(self, idle_workers: int) -> int:
+        """The size of the next batch when `idle_workers` workers are free: the queue split evenly between them
+        (so that they decode and encode in parallel), at most batch_size."""
+        if idle_workers <= 1:
+            return self.policy.batch_size
+        return max(1, min(self.policy.batch_size, -(-len(self._items) // idle_workers)))
+
+    def take(self, size: int | None = None) -> list[Pending]:
+        """Up to `size` (default batch_size) jobs, oldest first, skipping those whose caller no longer waits."""
+        limit = min(size or self.policy.batch_size, self.policy.batch_size)
         batch: list[Pending] = []
-        while self._items and len(batch) < self.policy.batch_size:
+        while self._items and len(batch) < limit:
             pending = self._items.popleft()
             if not pending.future.done():
                 batch.append(pending)

@@ -192,8 +192,8 @@ class ModelWorkers:
         return sum(1 for w in self._workers if w.ready)
 
     def _dispatch(self) -> None:
-        """Send queued jobs to the least-loaded worker with room. An idle worker holds a short batch
-        open until batch_timeout; a busy one gets the next batch at once, so it never waits on the front."""
+        """Send queued jobs to the least-loaded worker with room, split evenly while several are idle. The last
+        idle worker holds a short batch open until batch_timeout; a busy one gets the next batch at once."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -202,11 +202,12 @@ class ModelWorkers:
             if not ready:
                 return
             worker = min(ready, key=lambda w: len(w.batches))
-            wait = self._queue.hold_s(time.monotonic(), worker_idle=not worker.batches)
+            idle = sum(1 for w in ready if not w.batches)
+            wait = self._queue.hold_s(time.monotonic(), worker_idle=not worker.batches, others_idle=idle > 1)
             if wait > 0:
                 self._timer = asyncio.get_running_loop().call_later(wait, self._dispatch)
                 return
-            batch = self._queue.take()
+            batch = self._queue.take(self._queue.share(idle))
             if not batch:
                 return
             worker.batches.append(batch)
@@ -268,6 +269,8 @@ def worker_specs(model: ModelSettings, limits: ImageLimits, max_body_size: int) 
         options = model.options
         if model.gpu_ids:
             options = replace(options, device="gpu", gpu_id=model.gpu_ids[i % len(model.gpu_ids)])
+        # a GPU engine picks its kernels per input shape on first use: warm every batch size the front may send
+        warm = model.batch.batch_size if model.gpu_ids else 1
         specs.append(WorkerSpec(str(model.spec.server_dir), model.spec.name, model.engine, options, limits, i,
-                                max_body_size))  # fmt: skip
+                                max_body_size, warm))  # fmt: skip
     return specs

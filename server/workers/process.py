@@ -33,6 +33,7 @@ class WorkerSpec:
     limits: ImageLimits
     index: int
     max_body_size: int = 512 * 2**20
+    warm_batches: int = 1  # warm up every batch size up to this
 
 
 @dataclass(frozen=True)
@@ -47,24 +48,28 @@ class WorkerFailed:
     message: str
 
 
-def _warm_up(handler: JobHandler) -> None:
-    """Run the path a real request takes once, so the first request pays no lazy initialisation."""
+def _warm_up(handler: JobHandler, batches: int = 1) -> None:
+    """Run the path a real request takes at every batch size up to `batches`, so that no request pays for lazy
+    initialisation (on a GPU: the kernel choice for each new input shape)."""
     if handler.images is not None:
         import cv2
 
         limits = handler.images.limits
         scale = min(1.0, (limits.max_pixels / (320 * 240)) ** 0.5)  # stay inside --max_image_pixels
         _, encoded = cv2.imencode(".png", synthetic_image(max(1, int(240 * scale)), max(1, int(320 * scale)), 0))
-        result = handler.handle([Job(0, JobKind.IMAGE, encoded.tobytes())])[0]
-        if result.status != 200:
-            raise RuntimeError(f"warm-up request failed: {result.message}")
+        for size in range(1, batches + 1):
+            results = handler.handle([Job(i, JobKind.IMAGE, encoded.tobytes()) for i in range(size)])
+            failed = next((r for r in results if r.status != 200), None)
+            if failed is not None:
+                raise RuntimeError(f"warm-up request failed: {failed.message}")
         return
     if not handler.input_shape:
         # Paddle Serving's conf drops dynamic dims ([-1,3,-1,-1] -> [3]), so no valid input can be made up.
         log.info("no input shape recorded (convert the model with SegServing to get one): skipping warm-up")
         return
     dims = {handler.spec.conf.feeds[0].name: [-1 if d is None else d for d in handler.input_shape]}
-    handler.engine.run(shaped_feeds(handler.spec.conf, dims))
+    for size in range(1, batches + 1):
+        handler.engine.run(shaped_feeds(handler.spec.conf, dims, batch=size))
 
 
 def worker_main(sock: socket.socket, spec: WorkerSpec) -> None:
@@ -77,7 +82,7 @@ def worker_main(sock: socket.socket, spec: WorkerSpec) -> None:
         model = load_spec(Path(spec.model_dir), spec.model_name)
         engine = _engine(model, spec)
         handler = JobHandler(model, engine, spec.limits, spec.max_body_size)
-        _warm_up(handler)
+        _warm_up(handler, spec.warm_batches)
     except Exception as exc:  # any load failure is reported, not raised into multiprocessing
         with contextlib.suppress(ConnectionError):
             channel.send(sock, WorkerFailed(f"{type(exc).__name__}: {exc}"))

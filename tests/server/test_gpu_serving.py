@@ -26,6 +26,8 @@ def _mask(url: str) -> np.ndarray:
 
 
 def test_gpu_workers_serve_the_same_masks_as_the_cpu(tmp_path: Path) -> None:
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "gpu").mkdir()
     with start_server(tmp_path / "cpu", "--model", "portrait", "--thread", "1") as cpu:
         expected = _mask(cpu.url)
     with start_server(tmp_path / "gpu", "--model", "portrait", "--gpu_ids", "0", "--thread", "2",

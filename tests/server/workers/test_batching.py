@@ -70,6 +70,21 @@ def test_a_full_batch_or_a_busy_worker_does_not_wait() -> None:
     assert short.hold_s(100.0, worker_idle=True) == pytest.approx(1.0)
 
 
+def test_no_worker_holds_a_batch_while_another_is_idle() -> None:
+    short, _ = queued(BatchPolicy(batch_size=4, batch_timeout_s=1.0), [0.0])
+    assert short.hold_s(100.0, worker_idle=True, others_idle=True) == 0.0
+    assert short.hold_s(100.0, worker_idle=True, others_idle=False) == pytest.approx(1.0)
+
+
+def test_idle_workers_share_the_queue_evenly_up_to_batch_size() -> None:
+    queue, _ = queued(BatchPolicy(batch_size=8), [0.0] * 10)
+    assert [queue.share(n) for n in (1, 2, 3, 4, 16)] == [8, 5, 4, 3, 1]
+    # as the pool dispatches: each batch sent leaves one idle worker fewer
+    assert [len(queue.take(queue.share(idle))) for idle in (4, 3, 2, 1)] == [3, 3, 2, 2]
+    big, _ = queued(BatchPolicy(batch_size=4), [0.0] * 20)
+    assert big.share(2) == 4 and len(big.take(99)) == 4  # never past batch_size
+
+
 def test_drain_empties_the_queue_in_order() -> None:
     queue, items = queued(BatchPolicy(), [0.3, 0.2, 0.1])
     assert queue.drain() == items
