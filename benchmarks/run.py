@@ -24,7 +24,7 @@ from benchmarks.procs import Usage, free_port, python, sample, serve
 from segcore.repository import ModelRepository, ModelSpec
 
 PROTOCOLS = ("image", "image-grpc", "sdk", "ps-proto", "ps-grpc", "ps-json", "oip-grpc", "oip-http", "oip-image-grpc")
-PEERS = ("naive", "litserve")
+PEERS = ("naive", "litserve", "ray")
 OIP_INFER = "/inference.GRPCInferenceService/ModelInfer"
 
 
@@ -129,6 +129,7 @@ def protocol_spec(protocol: str, port: int, plan: Plan, payloads: Payloads) -> S
         "oip-image-grpc": Spec("grpc", target, OIP_INFER, str(payloads.oip_image_grpc)),
         "naive": Spec("http", target, "/predict", str(payloads.peer_json), "application/json"),
         "litserve": Spec("http", target, "/predict", str(payloads.peer_json), "application/json"),
+        "ray": Spec("http", target, "/predict", str(payloads.peer_json), "application/json"),
     }
     spec = table[protocol]
     spec.duration = plan.duration
@@ -204,10 +205,13 @@ def run_added_latency(spec: ModelSpec, plan: Plan, payloads: Payloads, out: Path
 
 
 def peer_command(peer: str, plan: Plan, port: int, engine: str) -> list[str]:
-    command = python("-m", f"benchmarks.peers.{'naive' if peer == 'naive' else 'litserve_app'}", "--model",
-                     plan.model_ref or plan.model, "--engine", engine, "--port", str(port))  # fmt: skip
+    module = {"naive": "naive", "litserve": "litserve_app", "ray": "ray_serve_app"}[peer]
+    command = python("-m", f"benchmarks.peers.{module}", "--model", plan.model_ref or plan.model, "--engine", engine,
+                     "--port", str(port))  # fmt: skip
     if peer == "litserve":
         return [*command, "--workers", str(plan.thread)]
+    if peer == "ray":
+        return [*command, "--replicas", str(plan.thread)]
     return [*command, "--response", "label_png"]  # base64 JSON in and out, as the tutorials do
 
 
@@ -317,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,2,4,8,16,32")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--protocols", default=",".join(PROTOCOLS))
-    parser.add_argument("--peers", default=",".join(PEERS), help="naive,litserve or '' for none")
+    parser.add_argument("--peers", default=",".join(PEERS), help="naive,litserve,ray or '' for none")
     parser.add_argument("--no-thread-scaling", dest="thread_scaling", action="store_false")
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds per head-to-head (default 3)")
     parser.add_argument("--soak", type=float, default=0.0, help="also run a saturating soak of this many seconds")

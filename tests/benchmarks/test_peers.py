@@ -149,6 +149,32 @@ def test_litserve_peer_without_litserve_exits_3(tmp_path: Path) -> None:
 
 
 @_needs("paddleseg")
+@_needs("ray")
+def test_ray_serve_peer_serves_the_pipelines_labels(tmp_path: Path) -> None:
+    args = ["--model", "portrait", "--engine", "onnxruntime", "--replicas", "2"]
+    with peer(tmp_path, "benchmarks.peers.ray_serve_app", *args, timeout=180) as url:
+        answers = [httpx.post(f"{url}/predict", json=BODY, timeout=60) for _ in range(4)]
+        bad = httpx.post(f"{url}/predict", json={"img": "x"}, timeout=10)
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        np.testing.assert_array_equal(png_labels(answer.json()["label_png"]), expected_labels("onnxruntime"))
+    assert bad.status_code == 400 and "must be JSON" in bad.json()["error"]
+
+
+def test_ray_serve_peer_without_ray_exits_3(tmp_path: Path) -> None:
+    shadow = tmp_path / "shadow" / "ray"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('ray is not installed here')\n")
+    env = child_env()
+    env["PYTHONPATH"] = f"{shadow.parent}:{env['PYTHONPATH']}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.peers.ray_serve_app", "--port", str(free_port())],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert "ray[serve] is not usable here" in proc.stderr and "ray[serve]==2.60.0" in proc.stderr
+
+
 def test_tiny_pp_liteseg_builds_and_converts_with_a_passed_onnx_check(tmp_path: Path) -> None:
     started = time.monotonic()
     proc = subprocess.run(
