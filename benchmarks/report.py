@@ -167,6 +167,13 @@ def markdown(results: dict[str, Any]) -> str:
         parts += ["## Added latency at concurrency 1 (served vs the same worker code in-process, alternated)",
                   md_table(results["added_latency"], ["protocol", "pairs", "in_process_p50_ms", "served_p50_ms",
                                                        "added_ms", "paired_median_ms"])]  # fmt: skip
+    if results.get("memory"):
+        rss = results["memory"]
+        rows = [{"state": state, "front_mib": m["front_mib"], "workers_mib": ", ".join(map(str, m["workers_mib"])),
+                 "total_mib": m["total_mib"], "img_per_s": m.get("qps", "")}
+                for state, m in (("idle", rss["idle"]), ("under load, concurrency 8", rss["under_load"]))]  # fmt: skip
+        parts += ["## Resident memory (the server's /metrics: front and each worker)",
+                  md_table(rows, ["state", "front_mib", "workers_mib", "total_mib", "img_per_s"])]  # fmt: skip
     duels = [*(results.get("versus") or [])]
     if results.get("saturation"):
         sat = results["saturation"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchmarks import paired, report
+from benchmarks import memory, paired, report
 from benchmarks.loadgen import Spec
 from benchmarks.paired import PS_GRPC, SEGMENT_GRPC, LatencySpec, alternate
 from benchmarks.payloads import Payloads, prepare
@@ -186,6 +186,23 @@ def run_segserving(spec: ModelSpec, plan: Plan, payloads: Payloads, out: Path,
     return rows, saturation
 
 
+def run_memory(plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> dict[str, Any]:
+    """RSS of the front and each worker: idle after a few requests, then halfway into a load run at
+    concurrency 8 on the image API."""
+    port = free_port()
+    with serve(server_command(plan, port, plan.engine, plan.thread), f"http://127.0.0.1:{port}/health/ready",
+               out / "server-memory.log") as server:  # fmt: skip
+        spec = protocol_spec("image", port, plan, payloads)
+        spec.concurrency, spec.duration = 2, 1.0
+        load(spec, server.pid)  # every worker has served requests
+        time.sleep(1.0)
+        idle = memory.snapshot(port, plan.model)
+        spec.concurrency, spec.duration = 8, plan.duration
+        busy = memory.during(lambda: {"concurrency": 8, **load(spec, server.pid)}, port, plan.model, plan.duration / 2)
+    bar.update(1)
+    return {"idle": idle, "under_load": busy}
+
+
 def run_added_latency(spec: ModelSpec, plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list[dict[str, Any]]:
     """Concurrency 1, each protocol's request alternated with the same worker code in-process."""
     port, rows = free_port(), []
@@ -344,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = repo.resolve(plan.model)
     plan.model_ref, plan.model = str(spec.server_dir.parent) if Path(plan.model).is_dir() else plan.model, spec.name
     payloads = prepare(spec, out / "payloads")
-    steps = (4 + len(plan.protocols) * len(plan.concurrency) + len(plan.open_loop) + len(plan.latency_protocols)
+    steps = (5 + len(plan.protocols) * len(plan.concurrency) + len(plan.open_loop) + len(plan.latency_protocols)
              + (2 * plan.rounds if "image" in plan.protocols else 0)
              + len(plan.peers) * (len(plan.peer_concurrency) + 2 * plan.rounds)
              + (2 + 4 * plan.rounds if plan.thread_scaling else 0))  # fmt: skip
@@ -356,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             bar.update(1)
         rows, saturation = run_segserving(spec, plan, payloads, out, bar)
         added = run_added_latency(spec, plan, payloads, out, bar)
+        rss = run_memory(plan, payloads, out, bar)
         for peer in plan.peers:
             rows += run_peer(peer, plan, payloads, out, bar)
         versus = run_versus(plan, payloads, out, bar)
@@ -363,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     soak = run_soak(plan, payloads, out) if plan.soak else None
     results = {"plan": asdict(plan), "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z",
                time.localtime(started)), "limits": limits, "rows": rows, "saturation": saturation,
-               "added_latency": added, "versus": versus, "thread_scaling": scaling, "soak": soak,
+               "added_latency": added, "memory": rss, "versus": versus, "thread_scaling": scaling, "soak": soak,
                "payload_bytes": {k: v.stat().st_size for k, v in asdict(payloads).items()
                                  if isinstance(v, Path)}}  # fmt: skip
     results["targets"] = [] if args.quick else report.targets(results)

@@ -50,3 +50,10 @@ def test_quick_benchmark_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     assert "| segserving | image | closed |" in markdown
     assert "| segserving (onnxruntime) | naive (onnxruntime) |" in markdown
     assert (out / "latency_throughput.png").read_bytes().startswith(b"\x89PNG")
+    for state in ("idle", "under_load"):  # the front and every worker, from the server's /metrics
+        rss = results["memory"][state]
+        assert rss["front_mib"] > 0 and len(rss["workers_mib"]) == results["plan"]["thread"], rss
+        assert all(w > 0 for w in rss["workers_mib"])
+        assert abs(rss["total_mib"] - rss["front_mib"] - sum(rss["workers_mib"])) < 0.2
+    assert results["memory"]["under_load"]["qps"] > 0 and results["memory"]["under_load"]["errors"] == {}
+    assert "## Resident memory" in markdown
