@@ -34,11 +34,12 @@ class Payloads:
     oip_image_grpc: Path  # ModelInferRequest, the JPEG as one BYTES element (server-side pre/postprocessing)
 
 
-def photo() -> np.ndarray:
-    """The benchmark photo: scikit-image's astronaut (512x512), BGR."""
+def photo(size: tuple[int, int] | None = None) -> np.ndarray:
+    """The benchmark photo: scikit-image's astronaut (512x512), BGR; resized to `size` (width, height) if given."""
     from skimage import data
 
-    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    image = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    return image if size is None else cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
 
 
 def _oip_tensor_request(spec: ModelSpec, batch: np.ndarray) -> bytes:
@@ -50,12 +51,13 @@ def _oip_tensor_request(spec: ModelSpec, batch: np.ndarray) -> bytes:
     return bytes(message.SerializeToString())
 
 
-def prepare(spec: ModelSpec, out: Path) -> Payloads:
+def prepare(spec: ModelSpec, out: Path, size: tuple[int, int] | None = None) -> Payloads:
     """Write the bodies for `spec` into `out`: JPEG (quality 95), Paddle Serving JSON and protobuf requests
-    carrying the preprocessed float tensor, a SegmentRequest, and the peers' base64 JSON."""
+    carrying the preprocessed float tensor, a SegmentRequest, and the peers' base64 JSON; the photo at `size`
+    (width, height) if given."""
     assert spec.config is not None and spec.config.preprocess is not None
     out.mkdir(parents=True, exist_ok=True)
-    image = photo()
+    image = photo(size)
     jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
     tensor, _ = Preprocessor(spec.config.preprocess)(image)
     feeds = [(spec.conf.feeds[0], tensor[None])]

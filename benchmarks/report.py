@@ -137,7 +137,9 @@ def markdown(results: dict[str, Any]) -> str:
     parts = [
         f"# Benchmark: `{plan['model']}` on {plan['engine']}, {plan['thread']} workers",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}. "
-        f"Load generator on the same cores. Started {results['started']}; {plan['duration']:g} s per point.",
+        f"Load generator on the same cores. Started {results['started']}; {plan['duration']:g} s per point. "
+        f"Photo: {'x'.join(map(str, plan.get('image_size') or (512, 512)))} JPEG "
+        f"({results['payload_bytes']['jpeg'] / 1000:.0f} KB).",
     ]
     if results["targets"]:
         parts += ["## Targets", md_table(results["targets"], ["target", "value", "goal", "met", "detail"])]

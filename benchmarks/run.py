@@ -46,6 +46,7 @@ class Plan:
     rounds: int = 3  # alternated rounds of each head-to-head comparison
     latency_protocols: list[str] = field(default_factory=lambda: list(paired.PROTOCOLS))
     soak: float = 0.0
+    image_size: tuple[int, int] | None = None  # (width, height) of the photo; None: the 512x512 original
     out: str = "benchmarks/results/portrait-cpu"
 
 
@@ -330,6 +331,13 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "platform": platform.platform()}  # fmt: skip
 
 
+def _size(text: str, parser: argparse.ArgumentParser) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        parser.error(f"--image_size: {text!r} is not WIDTHxHEIGHT")
+    return int(width), int(height)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--model", default="portrait")
@@ -345,11 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run in under 2 minutes (no targets judged)")
     parser.add_argument("--out", default=None, help="results folder (default benchmarks/results/MODEL-cpu)")
     parser.add_argument("--repository", default=None)
+    parser.add_argument("--image_size", default=None, help="WIDTHxHEIGHT of the photo (default: 512x512 as is)")
     args = parser.parse_args(argv)
+    size = _size(args.image_size, parser) if args.image_size else None
     plan = Plan(model=args.model, engine=args.engine, thread=args.thread,
                 concurrency=[int(c) for c in args.concurrency.split(",")], duration=args.duration,
                 protocols=[p for p in args.protocols.split(",") if p], peers=[p for p in args.peers.split(",") if p],
-                thread_scaling=args.thread_scaling, rounds=args.rounds, soak=args.soak,
+                thread_scaling=args.thread_scaling, rounds=args.rounds, soak=args.soak, image_size=size,
                 out=args.out or f"benchmarks/results/{args.model}-cpu")  # fmt: skip
     if args.quick:
         plan.concurrency, plan.peer_concurrency, plan.duration = [1, 4], [4], 2.0
@@ -360,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     repo = ModelRepository(Path(args.repository)) if args.repository else ModelRepository()
     spec = repo.resolve(plan.model)
     plan.model_ref, plan.model = str(spec.server_dir.parent) if Path(plan.model).is_dir() else plan.model, spec.name
-    payloads = prepare(spec, out / "payloads")
+    payloads = prepare(spec, out / "payloads", plan.image_size)
     steps = (5 + len(plan.protocols) * len(plan.concurrency) + len(plan.open_loop) + len(plan.latency_protocols)
              + (2 * plan.rounds if "image" in plan.protocols else 0)
              + len(plan.peers) * (len(plan.peer_concurrency) + 2 * plan.rounds)
