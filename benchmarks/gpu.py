@@ -7,9 +7,11 @@
    concurrency 1 and 16, unbatched (--engine_batch_size 1) so the engine is the only difference; QPS, p50, p99
    and the ratio to Paddle fp32. An engine whose server does not start is recorded as skipped with the server's
    own error line (on a CPU build, --use_trt makes the server exit with "this paddlepaddle build has no CUDA").
-3. The engine alone in this process (benchmarks.engine_sweep): img/s and latency vs batch size, and on a GPU the
+3. Workers per GPU: one server at a time with --thread N (default batching), closed loop at concurrency 32; the
+   CPU work of a request (decode, resize, encode) runs in its worker, so the worker count sets the ceiling.
+4. The engine alone in this process (benchmarks.engine_sweep): img/s and latency vs batch size, and on a GPU the
    same with input and output left in GPU memory, which shows what the host <-> device copies cost.
-4. The machine, the GPUs (nvidia-smi), paddlepaddle(-gpu) / onnxruntime(-gpu) versions and the device.
+5. The machine, the GPUs (nvidia-smi), paddlepaddle(-gpu) / onnxruntime(-gpu) versions and the device.
 
 Writes OUT/gpu-MODEL.json and OUT/gpu-MODEL.md (server logs in OUT/gpu-MODEL-logs/). `--device cpu` runs the
 same steps without --gpu_ids as a check of this script; its files are named cpu-check-MODEL.* so they are never
@@ -69,6 +71,8 @@ class GpuPlan:
     engine_batch_size: int = 1
     engine_concurrency: list[int] = field(default_factory=lambda: [1, 16])
     sweep_batches: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
+    worker_counts: list[int] = field(default_factory=lambda: [1, 4, 8, 16])
+    worker_concurrency: int = 32
     sweep_seconds: float = 2.0
     out: str = "benchmarks/results"
 
@@ -193,6 +197,23 @@ def run_engines(plan: GpuPlan, base: Plan, payloads: Payloads, logs: Path, bar: 
     return entries
 
 
+def run_workers(plan: GpuPlan, base: Plan, payloads: Payloads, logs: Path, bar: tqdm) -> list[dict[str, Any]]:
+    """--thread N servers one after another, onnxruntime, default batching, at plan.worker_concurrency."""
+    rows: list[dict[str, Any]] = []
+    for count in plan.worker_counts:
+        port, log = free_port(), logs / f"workers-{count}.log"
+        gpu = ["--gpu_ids", "0"] if plan.device == "gpu" else []
+        try:
+            with serve([*server_command(base, port, "onnxruntime", count), *gpu],
+                       f"http://127.0.0.1:{port}/health/ready", log, timeout=600) as server:  # fmt: skip
+                (row,) = sweep("segserving", "image", port, server.pid, base, payloads, [plan.worker_concurrency], bar)
+            rows.append({"workers": count, **row})
+        except (RuntimeError, TimeoutError) as exc:
+            bar.update(1)
+            rows.append({"workers": count, "skipped": server_error(log, exc)})
+    return rows
+
+
 def markdown(results: dict[str, Any]) -> str:
     plan, m, batching = results["plan"], results["machine"], results["batching"]
     gpu = "; ".join(f"{g['name']} ({g['memory']}, driver {g['driver']})" for g in m["gpus"]) or "none"
@@ -216,6 +237,10 @@ def markdown(results: dict[str, Any]) -> str:
     parts += [f"## Engines, one server at a time (ratio: to {next(iter(ENGINES))} at the same concurrency)",
               md_table(rows, ["engine", "flags", "concurrency", "qps", "p50_ms", "p99_ms", "errors",
                                "ratio_to_paddle_fp32"])]  # fmt: skip
+    parts += [f"## Workers per GPU (--thread N, onnxruntime, default batching, concurrency "
+              f"{plan['worker_concurrency']})",
+              md_table(results["workers"], ["workers", "qps", "p50_ms", "p99_ms", "errors", "server_cpu_percent",
+                                            "client_cpu_percent", "server_rss_mib"])]  # fmt: skip
     sweep = results["engine_sweep"]
     columns = ("input", "batch", "img_per_s", "p50_ms", "p99_ms", "on_device_img_per_s", "on_device_p50_ms",
                "copies_share")  # fmt: skip
@@ -252,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                    rounds=args.rounds or (1 if args.quick else 3), batch_timeout_ms=args.batch_timeout_ms,
                    engine_batch_size=args.engine_batch_size)  # fmt: skip
     if args.quick:
-        plan.sweep_batches, plan.sweep_seconds = [1, 2, 4], 0.5
+        plan.sweep_batches, plan.sweep_seconds, plan.worker_counts, plan.worker_concurrency = [1, 2, 4], 0.5, [1, 2], 4
     repo = ModelRepository(Path(args.repository)) if args.repository else ModelRepository()
     spec = repo.resolve(plan.model)
     ref = str(spec.server_dir.parent) if Path(plan.model).is_dir() else plan.model
@@ -264,13 +289,15 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     payloads = prepare(spec, logs / "payloads")
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    with tqdm(total=2 * plan.rounds + len(ENGINES) * len(plan.engine_concurrency), desc="gpu benchmark",
+    with tqdm(total=2 * plan.rounds + len(ENGINES) * len(plan.engine_concurrency) + len(plan.worker_counts),
+              desc="gpu benchmark",
               unit="run") as bar:  # fmt: skip
         sweep = engine_sweep.sweep(spec, plan.device, plan.sweep_batches, plan.sweep_seconds)
         batching = run_batching(plan, base, payloads, logs, bar)
         engines = run_engines(plan, base, payloads, logs, bar)
+        workers = run_workers(plan, base, payloads, logs, bar)
     results = {"plan": asdict(plan), "device": plan.device, "started": started, "batching": batching,
-               "engines": engines, "engine_sweep": sweep,
+               "engines": engines, "workers": workers, "engine_sweep": sweep,
                "machine": {**machine(), "gpus": found, "packages": versions()}}  # fmt: skip
     (out / f"{stem}.json").write_text(json.dumps(results, indent=1, default=str))
     (out / f"{stem}.md").write_text(text := markdown(results))

@@ -47,7 +47,13 @@ def test_cpu_check_run_writes_batching_and_engine_results(tmp_path: Path) -> Non
     assert all(r["ratio_to_paddle_fp32"] == 1.0 for r in engines["paddle fp32"]["rows"])
     trt = engines["paddle + TensorRT fp16"]
     assert "rows" not in trt and "build has no CUDA" in trt["skipped"], trt  # the server's own reason, from its log
+    assert [(w["workers"], w["concurrency"]) for w in results["workers"]] == [(1, 4), (2, 4)]
+    assert all(w["qps"] > 0 and w["errors"] == {} for w in results["workers"])
+    sweep = results["engine_sweep"]
+    assert [r["batch"] for r in sweep] == [1, 2, 4] and all(r["img_per_s"] > 0 for r in sweep)
+    assert "on_device_p50_ms" not in sweep[0]  # the on-device lower bound is a GPU-only measurement
     markdown = (tmp_path / "cpu-check-portrait.md").read_text()
+    assert "## Workers per GPU" in markdown and "## The engine alone vs batch size" in markdown
     assert "not GPU results" in markdown and "| batch 1 | --batch_size 1 |" in markdown
     assert not list(tmp_path.glob("gpu-*"))
 
