@@ -8,6 +8,7 @@ import sys
 COMMANDS = {
     "parity": ("benchmarks.fidelity", "PaddleSeg fidelity: labels vs PaddleSeg's pipeline, per export and engine"),
     "run": ("benchmarks.run", "server vs in-process limit vs peers: throughput and latency"),
+    "profile": ("benchmarks.profile", "CPU time per stage: the worker's code vs the independent pipeline"),
     "overload": ("benchmarks.overload", "goodput vs offered load with a small queue and retrying clients"),
     "bombs": ("benchmarks.bombs", "what hostile bodies cost: answer, time and peak memory"),
     "evaluate": ("benchmarks.evaluate", "accuracy (mIoU) of a served model on a labelled set"),

@@ -1,8 +1,10 @@
 """Comparisons measured in alternation, so that drift on a shared machine hits both sides alike.
 
-- Added latency: one process alternates a call of the server's own worker code in-process (same engine, one
-  thread, the same request bytes, the same output) with the same request sent to the server, at concurrency 1,
-  swapping the order each time. `python -m benchmarks.paired SPEC_JSON` prints both medians as JSON.
+- Added latency: one process alternates the same work done in-process with the same request sent to the server,
+  at concurrency 1, swapping the order each time. The in-process side is the independent pipeline
+  (benchmarks.reference: the photo in, the PNG label map out for the image protocols; its ONNX Runtime session on
+  the tensor for the tensor protocols), or with baseline "worker" the server's own worker code on the request
+  bytes. `python -m benchmarks.paired SPEC_JSON` prints both medians as JSON.
 - Throughput ratios: `alternate` runs closed-loop load against two servers that are both up, in A B B A order,
   and reports the median of the per-round ratios.
 """
@@ -44,6 +46,7 @@ class LatencySpec:
     engine: str = "onnxruntime"
     duration: float = 10.0
     warmup: float = 1.0
+    baseline: str = "independent"  # independent | worker
 
 
 def _served_call(spec: LatencySpec, body: bytes) -> Callable[[], None]:
@@ -71,9 +74,25 @@ def _served_call(spec: LatencySpec, body: bytes) -> Callable[[], None]:
     return call
 
 
-def _local_call(spec: LatencySpec) -> Callable[[], None]:
-    """The server's worker code on the same request, in this process (with the workers' allocator tuning)."""
+def _independent_call(spec: LatencySpec) -> Callable[[], object]:
+    """The independent pipeline on the same photo (image protocols) or its session on the tensor (tensor ones)."""
+    from benchmarks.reference import Reference, tune_process
+
+    tune_process(1)
+    pipeline, data = Reference(Path(spec.model_dir), 1), Path(spec.jpeg).read_bytes()
+    if PROTOCOLS[spec.protocol][0] == "image":
+        return lambda: pipeline(data)
+    tensor = pipeline.tensor(data)
+    return lambda: pipeline.infer(tensor)
+
+
+def _local_call(spec: LatencySpec) -> Callable[[], object]:
+    """The in-process side: the independent pipeline, or the server's worker code on the same request (run as a
+    CPU worker is: allocator tuning, one OpenCV thread)."""
     from benchmarks.limit import worker_handler
+
+    if spec.baseline != "worker":
+        return _independent_call(spec)
     from server.jobs import Job, JobKind
 
     handler = worker_handler(spec.model_dir, spec.engine, 1)
@@ -106,7 +125,8 @@ def added_latency(spec: LatencySpec) -> dict[str, Any]:
         flip = 1 - flip
     local_p50, served_p50 = (statistics.median(t) * 1000 for t in times)
     diffs = [s - c for c, s in zip(*times, strict=True)]
-    return {"protocol": spec.protocol, "pairs": len(diffs), "in_process_p50_ms": round(local_p50, 3),
+    return {"protocol": spec.protocol, "baseline": spec.baseline, "pairs": len(diffs),
+            "in_process_p50_ms": round(local_p50, 3),
             "served_p50_ms": round(served_p50, 3), "added_ms": round(served_p50 - local_p50, 3),
             "paired_median_ms": round(statistics.median(diffs) * 1000, 3)}  # fmt: skip
 

@@ -17,6 +17,8 @@ from typing import Any
 from tqdm import tqdm
 
 from benchmarks import memory, paired, report
+from benchmarks.limit import LimitSpec, limit_mode, limit_runs
+from benchmarks.limit import measure as measure_limit
 from benchmarks.loadgen import Spec
 from benchmarks.paired import PS_GRPC, SEGMENT_GRPC, LatencySpec, alternate
 from benchmarks.payloads import Payloads, prepare
@@ -94,19 +96,9 @@ def load(spec: Spec, server_pid: int) -> dict[str, Any]:
 
 
 def limit(spec: ModelSpec, plan: Plan, payloads: Payloads, procs: int, mode: str) -> dict[str, Any]:
-    args = {"model_dir": str(spec.server_dir), "engine": plan.engine, "procs": procs, "duration": plan.duration,
-            "payload": str(payloads.jpeg), "mode": mode}  # fmt: skip
-    proc = subprocess.run(python("-m", "benchmarks.limit", json.dumps(args)), capture_output=True, text=True,
-                          check=True, timeout=plan.duration + 600)  # fmt: skip
-    result = json.loads(proc.stdout)
-    lat = sorted(result["latencies"])
-    return {
-        "system": f"in-process limit ({mode})",
-        "procs": procs,
-        "qps": round(result["throughput"], 2),
-        "p50_ms": round(statistics.median(lat) * 1000, 2),
-        "p99_ms": round(lat[int(0.99 * len(lat))] * 1000, 2),
-    }
+    """One in-process limit run (benchmarks.limit, `mode`) in `procs` processes: img/s and latency."""
+    return measure_limit(LimitSpec(str(spec.server_dir), plan.engine, procs, plan.duration, 1.0, str(payloads.jpeg),
+                                    mode))  # fmt: skip
 
 
 def protocol_spec(protocol: str, port: int, plan: Plan, payloads: Payloads) -> Spec:
@@ -161,7 +153,7 @@ def sweep(name: str, protocol: str, port: int, pid: int, plan: Plan, payloads: P
 def run_segserving(spec: ModelSpec, plan: Plan, payloads: Payloads, out: Path,
                    bar: tqdm) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:  # fmt: skip
     """The protocol sweeps, the open loop, and the saturation ratio: the image API at its best concurrency
-    alternated with the in-process limit (the server idles meanwhile) for plan.rounds rounds."""
+    alternated with the independent in-process limit (the server idles meanwhile) for plan.rounds rounds."""
     port, rows = free_port(), []
     saturation = None
     with serve(server_command(plan, port, plan.engine, plan.thread), f"http://127.0.0.1:{port}/health/ready",
@@ -181,8 +173,9 @@ def run_segserving(spec: ModelSpec, plan: Plan, payloads: Payloads, out: Path,
         if best:
             served = protocol_spec("image", port, plan, payloads)
             served.concurrency = best["concurrency"]
-            saturation = {"concurrency": best["concurrency"], "procs": plan.thread, **alternate(
-                lambda: load(served, server.pid), lambda: limit(spec, plan, payloads, plan.thread, "pipeline"),
+            mode = limit_mode(spec.server_dir, plan.engine)
+            saturation = {"concurrency": best["concurrency"], "procs": plan.thread, "limit": mode, **alternate(
+                lambda: load(served, server.pid), lambda: limit(spec, plan, payloads, plan.thread, mode),
                 plan.rounds, lambda: bar.update(1))}  # fmt: skip
     return rows, saturation
 
@@ -205,14 +198,14 @@ def run_memory(plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> dict[str
 
 
 def run_added_latency(spec: ModelSpec, plan: Plan, payloads: Payloads, out: Path, bar: tqdm) -> list[dict[str, Any]]:
-    """Concurrency 1, each protocol's request alternated with the same worker code in-process."""
-    port, rows = free_port(), []
+    """Concurrency 1, each protocol's request alternated with the same work in-process (benchmarks.limit's mode)."""
+    port, rows, baseline = free_port(), [], limit_mode(spec.server_dir, plan.engine)
     with serve(server_command(plan, port, plan.engine, 1), f"http://127.0.0.1:{port}/health/ready",
                out / "server-latency.log"):  # fmt: skip
         for protocol in plan.latency_protocols:
             latency = LatencySpec(str(spec.server_dir.parent), plan.model, f"127.0.0.1:{port}", protocol,
-                                  str(payloads.jpeg), str(payloads.ps_proto), str(payloads.segment_proto),
-                                  plan.engine, plan.duration, min(2.0, max(0.5, plan.duration / 5)))  # fmt: skip
+                                  str(payloads.jpeg), str(payloads.ps_proto), str(payloads.segment_proto), plan.engine,
+                                  plan.duration, min(2.0, max(0.5, plan.duration / 5)), baseline)  # fmt: skip
             proc = subprocess.run(python("-m", "benchmarks.paired", json.dumps(asdict(latency))), capture_output=True,
                                   text=True, check=False, timeout=plan.duration + 600)  # fmt: skip
             if proc.returncode != 0:
@@ -285,7 +278,7 @@ def run_thread_scaling(spec: ModelSpec, plan: Plan, payloads: Payloads, out: Pat
     """Paddle engine: --thread 2 vs --thread 1 and vs the naive peer on Paddle, all up at once, alternated; and
     the in-process Paddle limit with 1 and 2 processes (the most that 2 workers can gain on this machine)."""
     paddle = Plan(**{**asdict(plan), "engine": "paddle"})
-    limits = [limit(spec, paddle, payloads, procs, "pipeline") for procs in (1, 2)]
+    limits = [limit(spec, paddle, payloads, procs, "worker") for procs in (1, 2)]
     bar.update(2)
     ports = {1: free_port(), 2: free_port(), "naive": free_port()}
     with contextlib.ExitStack() as stack:
@@ -371,15 +364,17 @@ def main(argv: list[str] | None = None) -> int:
     spec = repo.resolve(plan.model)
     plan.model_ref, plan.model = str(spec.server_dir.parent) if Path(plan.model).is_dir() else plan.model, spec.name
     payloads = prepare(spec, out / "payloads", plan.image_size)
-    steps = (5 + len(plan.protocols) * len(plan.concurrency) + len(plan.open_loop) + len(plan.latency_protocols)
+    planned = limit_runs(limit_mode(spec.server_dir, plan.engine), plan.thread)
+    steps = (1 + len(planned) + len(plan.protocols) * len(plan.concurrency) + len(plan.open_loop)
+             + len(plan.latency_protocols)
              + (2 * plan.rounds if "image" in plan.protocols else 0)
              + len(plan.peers) * (len(plan.peer_concurrency) + 2 * plan.rounds)
              + (2 + 4 * plan.rounds if plan.thread_scaling else 0))  # fmt: skip
     started = time.time()
     with tqdm(total=steps, desc="benchmark", unit="run") as bar:
-        limits = []
-        for procs, mode in ((plan.thread, "pipeline"), (1, "pipeline"), (plan.thread, "inference"), (1, "inference")):
-            limits.append(limit(spec, plan, payloads, procs, mode))
+        in_process = []
+        for procs, mode in planned:
+            in_process.append(limit(spec, plan, payloads, procs, mode))
             bar.update(1)
         rows, saturation = run_segserving(spec, plan, payloads, out, bar)
         added = run_added_latency(spec, plan, payloads, out, bar)
@@ -390,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         scaling = run_thread_scaling(spec, plan, payloads, out, bar) if plan.thread_scaling else None
     soak = run_soak(plan, payloads, out) if plan.soak else None
     results = {"plan": asdict(plan), "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z",
-               time.localtime(started)), "limits": limits, "rows": rows, "saturation": saturation,
+               time.localtime(started)), "limits": in_process, "rows": rows, "saturation": saturation,
                "added_latency": added, "memory": rss, "versus": versus, "thread_scaling": scaling, "soak": soak,
                "payload_bytes": {k: v.stat().st_size for k, v in asdict(payloads).items()
                                  if isinstance(v, Path)}}  # fmt: skip

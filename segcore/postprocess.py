@@ -59,14 +59,15 @@ def reverse_transform(array: np.ndarray, trans_info: TransInfo, interpolation: i
     return array
 
 
-def _resize_channels(chw: np.ndarray, trans_info: TransInfo) -> np.ndarray:
+def resize_maps(chw: np.ndarray, trans_info: TransInfo) -> np.ndarray:
     """Bilinear reverse transform of C x H x W float maps, returned as H x W x C float32."""
     hwc = np.ascontiguousarray(chw.astype(np.float32, copy=False).transpose(1, 2, 0))
     out = reverse_transform(hwc, trans_info, cv2.INTER_LINEAR)
     return out if out.ndim == 3 else out[:, :, None]
 
 
-def _labels(labels: np.ndarray) -> np.ndarray:
+def as_labels(labels: np.ndarray) -> np.ndarray:
+    """Class ids as uint8 when they fit, else int32."""
     if labels.size and labels.min() >= 0 and labels.max() < 256:
         return labels.astype(np.uint8, copy=False)
     return labels.astype(np.int32, copy=False)
@@ -77,6 +78,18 @@ def _softmax(hwc: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=2, keepdims=True)
 
 
+def _foreground(maps: np.ndarray, op: str) -> np.ndarray:
+    fg = maps[:, :, 0]
+    return 1.0 / (1.0 + np.exp(-fg)) if op == "none" else fg
+
+
+def labels_from_maps(maps: np.ndarray, op: str) -> np.ndarray:
+    """Class ids of restored H x W x C maps: foreground probability >= 0.5 for one channel, else argmax."""
+    if op == "sigmoid" or maps.shape[2] == 1:
+        return (_foreground(maps, op) >= 0.5).view(np.uint8)
+    return as_labels(maps.argmax(axis=2))
+
+
 def postprocess(output: np.ndarray, spec: Postprocess, trans_info: TransInfo, want_scores: bool) -> SegmentationResult:
     """Map one item of the segmentation output (no batch dim) back to the original image."""
     op = spec.output_op
@@ -84,20 +97,16 @@ def postprocess(output: np.ndarray, spec: Postprocess, trans_info: TransInfo, wa
         labels = output[0] if output.ndim == 3 and output.shape[0] == 1 else output
         if labels.ndim != 2:
             raise InvalidOutput(f"argmax output must be H x W per image, got shape {list(output.shape)}")
-        restored = reverse_transform(_labels(labels), trans_info, cv2.INTER_NEAREST)
+        restored = reverse_transform(as_labels(labels), trans_info, cv2.INTER_NEAREST)
         return SegmentationResult(label_map=restored, scores=None)
     if output.ndim != 3:
         raise InvalidOutput(f"{op} output must be C x H x W per image, got shape {list(output.shape)}")
-    maps = _resize_channels(output, trans_info)
-    if op == "sigmoid" or maps.shape[2] == 1:
-        fg = maps[:, :, 0]
-        if op == "none":
-            fg = 1.0 / (1.0 + np.exp(-fg))
-        labels = (fg >= 0.5).astype(np.uint8)
-        scores = np.stack([1.0 - fg, fg]) if want_scores else None
-        return SegmentationResult(label_map=labels, scores=scores)
-    labels = _labels(maps.argmax(axis=2))
+    maps = resize_maps(output, trans_info)
+    labels = labels_from_maps(maps, op)
     if not want_scores:
         return SegmentationResult(label_map=labels)
+    if op == "sigmoid" or maps.shape[2] == 1:
+        fg = _foreground(maps, op)
+        return SegmentationResult(label_map=labels, scores=np.stack([1.0 - fg, fg]))
     probs = _softmax(maps) if op == "none" else maps
     return SegmentationResult(label_map=labels, scores=np.ascontiguousarray(probs.transpose(2, 0, 1)))

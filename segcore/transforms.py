@@ -9,6 +9,7 @@ formulas; `docs/paddleseg-fidelity.md` lists where and why any behaviour differs
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
@@ -93,11 +94,37 @@ class Resize(_Transform):
         if self.pixel_center == "half":
             return _resize(sample, tw, th, INTERPOLATIONS[self.interp])
         sample.trans_info.append(("resize", (h, w)))
-        matrix = np.array([[tw / w, 0, 0], [0, th / h, 0]], dtype=np.float64)
-        sample.image = cv2.warpAffine(
-            sample.image, matrix, (tw, th), flags=INTERPOLATIONS[self.interp], borderMode=cv2.BORDER_CONSTANT
-        )
+        interp = INTERPOLATIONS[self.interp]
+        xy, fraction = corner_maps(h, w, tw, th, interp == cv2.INTER_NEAREST)
+        sample.image = cv2.remap(sample.image, xy, fraction, interp, borderMode=cv2.BORDER_CONSTANT)  # type: ignore[arg-type]  # stubs lack map2=None
         return sample
+
+
+@functools.lru_cache(maxsize=4)
+def corner_maps(height: int, width: int, out_w: int, out_h: int, nearest: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Fixed-point cv2.remap maps that give exactly what cv2.warpAffine gives for the scaling x' = x * out_w / width,
+    y' = y * out_h / height with a constant border (MediaPipe's sampling), for every interpolation. warpAffine
+    inverts the matrix in double, rounds each source coordinate to 1/1024 pixel, then to 1/32 (OpenCV's
+    INTER_BITS; to whole pixels for nearest), and remaps with such maps block by block; made once per size pair,
+    the maps save that work (0.36 -> 0.19 ms for 640x480 -> 256x256 here). (xy: int16 H x W x 2 whole pixels,
+    fraction: uint16 (y % 32) * 32 + x % 32, None for nearest.)"""
+    sx, sy = out_w / width, out_h / height
+    det = sx * sy
+    inverse = 1.0 / det if det != 0 else 0.0
+    half = 512 if nearest else 16  # warpAffine's round_delta: half a pixel, or half of 1/32 pixel
+    xs = np.rint(sy * inverse * np.arange(out_w, dtype=np.float64) * 1024).astype(np.int64) + half
+    ys = np.rint(sx * inverse * np.arange(out_h, dtype=np.float64) * 1024).astype(np.int64) + half
+    xs, ys = (xs >> 10, ys >> 10) if nearest else (xs >> 5, ys >> 5)
+    fraction = None if nearest else ((ys & 31)[:, None] * 32 + (xs & 31)[None, :]).astype(np.uint16)
+    if not nearest:
+        xs, ys = xs >> 5, ys >> 5
+    xy = np.empty((out_h, out_w, 2), np.int16)
+    xy[:, :, 0] = np.clip(xs, -32768, 32767)[None, :]
+    xy[:, :, 1] = np.clip(ys, -32768, 32767)[:, None]
+    for array in (xy, fraction):
+        if array is not None:
+            array.flags.writeable = False
+    return xy, fraction
 
 
 def _scaled(length: int, scale: float) -> int:
@@ -227,14 +254,35 @@ class Normalize(_Transform):
             raise ValueError("Normalize.std must not contain 0")
         return v
 
-    def __call__(self, sample: Sample) -> Sample:
-        channels = sample.image.shape[2] if sample.image.ndim == 3 else 1
+    def factors(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
+        """float32 (scale, offset) per channel: x * scale - offset is (x / 255 - mean) / std."""
         mean = np.broadcast_to(np.asarray(self.mean, np.float32), (channels,))
         std = np.broadcast_to(np.asarray(self.std, np.float32), (channels,))
-        scale = (1.0 / (255.0 * std)).astype(np.float32)
-        offset = (mean / std).astype(np.float32)
-        sample.image = sample.image.astype(np.float32, copy=False) * scale - offset
+        return (1.0 / (255.0 * std)).astype(np.float32), (mean / std).astype(np.float32)
+
+    def __call__(self, sample: Sample) -> Sample:
+        image = sample.image
+        planar = self.to_chw(image)
+        sample.image = planar[0] if image.ndim == 2 else np.ascontiguousarray(planar.transpose(1, 2, 0))
         return sample
+
+    def to_chw(self, image: np.ndarray) -> np.ndarray:
+        """C x H x W float32 of an H x W (x C) image, normalised: float32(x) * scale - offset per channel, each
+        channel in one pass (an 8-bit one through a 256-entry table of those same float32 values)."""
+        hwc = image if image.ndim == 3 else image[:, :, None]
+        channels = hwc.shape[2]
+        scale, offset = self.factors(channels)
+        out = np.empty((channels, *hwc.shape[:2]), np.float32)
+        if hwc.dtype == np.uint8:
+            table = np.arange(256, dtype=np.float32)[:, None] * scale - offset
+            for c, plane in enumerate(cv2.split(hwc) if channels > 1 else [hwc[:, :, 0]]):
+                cv2.LUT(np.ascontiguousarray(plane), np.ascontiguousarray(table[:, c]), dst=out[c])
+            return out
+        pixels = hwc.astype(np.float32, copy=False)
+        for c in range(channels):
+            np.multiply(pixels[:, :, c], scale[c], out=out[c])
+            np.subtract(out[c], offset[c], out=out[c])
+        return out
 
 
 Transform = Annotated[

@@ -18,7 +18,9 @@ def test_quick_benchmark_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
-    assert {r["system"] for r in results["limits"]} == {"in-process limit (pipeline)", "in-process limit (inference)"}
+    assert [(r["system"], r["procs"]) for r in results["limits"]] == [
+        ("in-process limit (independent)", 2), ("in-process limit (independent)", 1), ("in-process limit (worker)", 2),
+        ("in-process limit (inference)", 2), ("in-process limit (inference)", 1)]  # fmt: skip
     served = [r for r in results["rows"] if r["system"] == "segserving"]
     assert {(r["protocol"], r["mode"]) for r in served} == {
         ("image", "closed"),
@@ -36,11 +38,13 @@ def test_quick_benchmark_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     for row in added.values():
         assert row["pairs"] > 0 and row["in_process_p50_ms"] > 0 and row["served_p50_ms"] > 0
         assert abs(row["added_ms"] - (row["served_p50_ms"] - row["in_process_p50_ms"])) < 0.002  # rounding
+        assert row["baseline"] == "independent"
     saturation = results["saturation"]
     best = max((r for r in served if r["protocol"] == "image" and r["mode"] == "closed"), key=lambda r: r["qps"])
     assert saturation["concurrency"] == best["concurrency"]
     assert len(saturation["a_runs"]) == len(saturation["b_runs"]) == 1
-    assert saturation["b_runs"][0]["system"] == "in-process limit (pipeline)" and saturation["ratio"] > 0
+    assert saturation["b_runs"][0]["system"] == "in-process limit (independent)" and saturation["ratio"] > 0
+    assert saturation["limit"] == "independent"
     (duel,) = results["versus"]
     assert (duel["a"], duel["b"], duel["concurrency"]) == ("segserving (onnxruntime)", "naive (onnxruntime)", 8)
     assert len(duel["a_runs"]) == len(duel["b_runs"]) == len(duel["round_ratios"]) == 1
@@ -49,6 +53,7 @@ def test_quick_benchmark_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     markdown = (out / "results.md").read_text()
     assert "| segserving | image | closed |" in markdown
     assert "| segserving (onnxruntime) | naive (onnxruntime) |" in markdown
+    assert f"| segserving image API, concurrency {best['concurrency']} | independent limit, 2 processes |" in markdown
     assert (out / "latency_throughput.png").read_bytes().startswith(b"\x89PNG")
     for state in ("idle", "under_load"):  # the front and every worker, from the server's /metrics
         rss = results["memory"][state]
