@@ -12,13 +12,16 @@ COMMANDS = {
     "overload": ("benchmarks.overload", "goodput vs offered load with a small queue and retrying clients"),
     "bombs": ("benchmarks.bombs", "what hostile bodies cost: answer, time and peak memory"),
     "evaluate": ("benchmarks.evaluate", "accuracy (mIoU) of a served model on a labelled set"),
-    "gpu": ("benchmarks.gpu", "GPU: dynamic batching, Paddle vs ONNX Runtime vs TensorRT"),
+    "gpu": ("benchmarks.gpu", "GPU: dynamic batching, engines, workers per GPU, img/s vs batch size"),
+    "scaling": ("benchmarks.scaling", "cost per image vs photo size and batch size (plot for docs/)"),
     "models": ("benchmarks.models", "build random-weight benchmark models"),
     "exports": ("benchmarks.paddleseg_exports", "build the PaddleSeg exports the fidelity tests use"),
 }
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--gpu":  # `python -m benchmarks --gpu` reads as the spelling of `gpu`
+        argv = ["gpu", *argv[1:]]
     if not argv or argv[0] not in COMMANDS:
         listing = "\n".join(f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items())
         print(f"usage: python -m benchmarks COMMAND [args]\n\ncommands:\n{listing}", file=sys.stderr)
