@@ -172,7 +172,10 @@ def test_gpu_ids_cycle_over_models(softmax_model: Path) -> None:
     one_list = settings(*two, "--gpu_ids", "0,1")
     assert [m.spec.name for m in one_list.models] == ["portrait", "pir_softmax"]
     assert [m.gpu_ids for m in one_list.models] == [(0, 1), (0, 1)]
-    assert [m.workers for m in one_list.models] == [2, 2]  # without --thread: one worker per GPU id
+    # without --thread: one worker per CPU (the decoding and encoding run in the workers), at least one per id
+    assert [m.workers for m in one_list.models] == [max(2, os.cpu_count() or 1)] * 2
+    assert [m.batch.batch_size for m in one_list.models] == [1, 1]  # GPU default (README → GPU)
+    assert [m.batch.batch_size for m in settings(*two, "--gpu_ids", "0", "--batch_size", "8").models] == [8, 8]
     assert [m.gpu_ids for m in settings(*two, "--gpu_ids", "0,1", "2").models] == [(0, 1), (2,)]
     assert [m.gpu_ids for m in settings(*two, "--gpu_ids", "1", "-1").models] == [(1,), ()]
     assert [m.gpu_ids for m in settings(*two, "--gpu_ids", "3", "2", "1").models] == [(3,), (2,)]
@@ -184,7 +187,7 @@ def test_gpu_ids_cycle_over_models(softmax_model: Path) -> None:
 def test_use_trt_without_gpu_ids_means_gpu_0(softmax_model: Path) -> None:
     s = settings("--model", "portrait", softmax_model, "--use_trt", "--precision", "fp16")
     for model in s.models:
-        assert model.gpu_ids == (0,) and model.workers == 1
+        assert model.gpu_ids == (0,) and model.workers == (os.cpu_count() or 1)
         assert model.options.use_trt and model.options.precision == "fp16" and model.options.ir_optim
     (explicit,) = settings("--use_trt", "--gpu_ids", "2").models
     assert explicit.gpu_ids == (2,)
