@@ -85,7 +85,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         worst = max(light, key=lambda r: r["p99_ms"] / r["p50_ms"])
         ratio = worst["p99_ms"] / worst["p50_ms"]
         where = f"concurrency {worst['concurrency']}" if worst["mode"] == "closed" else f"open loop {worst['rate']}/s"
-        out.append(_target("p99 / p50 below saturation (worst case)", ratio, "<= 2", ratio <= 2.0,
+        out.append(_target("p99 / p50 below saturation (worst case)", ratio, "<= 1.5", ratio <= 1.5,
                            f"{worst['p99_ms']} / {worst['p50_ms']} ms at {where}"))  # fmt: skip
     if scaling:
         one, two = (next(r for r in scaling["limits"] if r["procs"] == n) for n in (1, 2))
