@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto = ONNX Runtime when the model has a verified ONNX copy, else Paddle Inference",
     )
     p.add_argument("--batch_size", type=int, default=None,
-                   help="largest dynamic batch (default: 8 on the CPU, 1 with --gpu_ids; see README → GPU)")  # fmt: skip
+                   help="largest dynamic batch (default: 8 on the CPU, 1 with --gpu_ids; README → GPU)")  # fmt: skip
     p.add_argument(
         "--batch_timeout_ms",
         type=float,
