@@ -1,5 +1,5 @@
-"""A CPU worker runs OpenCV on as many threads as its engine (one per worker by default), so that OpenCV's own
-pool does not spin beside the other workers; GPU workers keep OpenCV's default."""
+"""A worker runs OpenCV on as many threads as its engine (one per worker by default), so that OpenCV's own pool
+does not spin beside the other workers, on the CPU and on a GPU alike."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_cpu_workers_give_opencv_their_engine_threads(restore_opencv_threads: in
     assert cv2.getNumThreads() == 2
 
 
-def test_gpu_workers_keep_opencv_default(restore_opencv_threads: int) -> None:
+def test_gpu_workers_give_opencv_their_engine_threads_too(restore_opencv_threads: int) -> None:
     cv2.setNumThreads(3)
     tune_process(EngineOptions(device="gpu", cpu_threads=1))
-    assert cv2.getNumThreads() == 3
+    assert cv2.getNumThreads() == 1
