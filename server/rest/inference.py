@@ -130,13 +130,13 @@ class InferenceRoutes:
         async def body() -> bytes:
             # a body trickled in slowly would hold the connection: it must arrive within --header_timeout_ms
             try:
-                if kind in (JobKind.IMAGE, JobKind.ID_PHOTO) and is_form:
-                    return await asyncio.wait_for(form_image(Request(scope, receive), self.limit, job_params),
-                                                  self.body_timeout)  # fmt: skip
-                # Any other body on the image routes is taken as the image itself, whatever its Content-Type says
-                # (curl's --data-binary sends application/x-www-form-urlencoded): the worker sniffs the magic
-                # bytes and answers 415 naming the supported formats when they are not an image.
-                return await asyncio.wait_for(_read_body(receive, headers, self.limit), self.body_timeout)
+                async with asyncio.timeout(self.body_timeout):
+                    if kind in (JobKind.IMAGE, JobKind.ID_PHOTO) and is_form:
+                        return await form_image(Request(scope, receive), self.limit, job_params)
+                    # Any other body on the image routes is taken as the image itself, whatever its Content-Type
+                    # says (curl's --data-binary sends application/x-www-form-urlencoded): the worker sniffs the
+                    # magic bytes and answers 415 naming the supported formats when they are not an image.
+                    return await _read_body(receive, headers, self.limit)
             except TimeoutError:
                 raise RequestTimeout(f"request body not received within {self.body_timeout:g} s") from None
 

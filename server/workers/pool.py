@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -11,7 +10,7 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from segcore.images import ImageLimits
 from server.errors import Busy, DeadlineExceeded, InternalError, ServingError, Unavailable
@@ -40,12 +39,18 @@ class PoolObserver(Protocol):
 class _Worker:
     spec: WorkerSpec
     process: multiprocessing.process.BaseProcess | None = None
-    writer: asyncio.StreamWriter | None = None
+    channel: channel.Frames | None = None
     ready: WorkerReady | None = None
     batches: deque[list[Pending]] = field(default_factory=deque)
     sent: deque[float] = field(default_factory=deque)  # when each of `batches` was written to the worker
     last_done: float = 0.0  # when the worker last answered a batch
-    reader_task: asyncio.Task[None] | None = None
+    restart_task: asyncio.Task[None] | None = None  # set once the worker died, until it runs again
+
+    @property
+    def usable(self) -> bool:
+        """Ready, and its channel still open (a worker that just died is not sent more work)."""
+        return self.ready is not None and self.channel is not None and self.channel.open
+
     failures: int = 0
 
 
@@ -81,19 +86,34 @@ class ModelWorkers:
                                      name=f"worker-{self.name}-{worker.spec.index}")  # fmt: skip
         worker.process.start()
         back.close()
-        reader, worker.writer = await asyncio.open_connection(sock=front, limit=2**20)
+        loop = asyncio.get_running_loop()
+        first: asyncio.Future[WorkerReady | WorkerFailed] = loop.create_future()
+
+        def on_message(message: Any) -> None:
+            if first.done():
+                self._answered(worker, message)
+            else:
+                first.set_result(message)
+
+        def on_lost(exc: Exception | None) -> None:
+            if not first.done():
+                first.set_exception(ConnectionError("worker channel closed"))
+            elif worker.channel is frames and not self._closing:
+                worker.restart_task = loop.create_task(self._on_death(worker))
+
+        _, frames = await loop.create_connection(lambda: channel.Frames(on_message, on_lost), sock=front)
+        worker.channel = frames
         try:
-            first = await channel.read_message(reader)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            first = WorkerFailed(f"worker exited with code {await self._join(worker)} while loading")
-        if isinstance(first, WorkerFailed):
+            message = await first
+        except ConnectionError:
+            message = WorkerFailed(f"worker exited with code {await self._join(worker)} while loading")
+        if isinstance(message, WorkerFailed):
             await self._close(worker)
-            return first.message
-        worker.ready = first
-        log.info("model %s worker %d ready: pid %d, engine %s on %s", self.name, worker.spec.index, first.pid,
-                 first.engine, first.device)  # fmt: skip
+            return message.message
+        worker.ready = message
+        log.info("model %s worker %d ready: pid %d, engine %s on %s", self.name, worker.spec.index, message.pid,
+                 message.engine, message.device)  # fmt: skip
         worker.failures = 0
-        worker.reader_task = asyncio.get_running_loop().create_task(self._read(worker, reader))
         self._dispatch()
         return None
 
@@ -103,11 +123,10 @@ class ModelWorkers:
         return worker.process.exitcode
 
     async def _close(self, worker: _Worker) -> None:
-        if worker.writer is not None:
-            worker.writer.close()
-            with contextlib.suppress(ConnectionError):
-                await worker.writer.wait_closed()
-        worker.writer, worker.ready = None, None
+        frames, worker.channel, worker.ready = worker.channel, None, None
+        if frames is not None and frames.transport is not None:
+            frames.transport.close()
+            await frames.closed
         if worker.process is not None and worker.process.is_alive():
             await self._join(worker)
             if worker.process.is_alive():
@@ -124,8 +143,8 @@ class ModelWorkers:
         for pending in [*self._queue.drain(), *running]:
             self._fail(pending, Unavailable("server is shutting down"))
         for worker in self._workers:
-            if worker.reader_task:
-                worker.reader_task.cancel()
+            if worker.restart_task:
+                worker.restart_task.cancel()
             await self._close(worker)
 
     # ----- state -----
@@ -165,9 +184,10 @@ class ModelWorkers:
         pending = Pending(job, asyncio.get_running_loop().create_future())
         self._queue.admit(pending, self._service.retry_hint(len(self._queue), self._ready_workers()))
         self._dispatch()
-        timeout = job.deadline - time.monotonic()
+        # asyncio.timeout awaits the future itself: no task or shield between the worker's answer and the caller
         try:
-            return await asyncio.wait_for(asyncio.shield(pending.future), timeout=max(timeout, 0.0))
+            async with asyncio.timeout(max(job.deadline - time.monotonic(), 0.0)):
+                return await pending.future
         except TimeoutError:
             raise DeadlineExceeded(f"request deadline exceeded ({job.deadline - job.enqueued:.3f} s)") from None
         finally:  # no-op once answered; else nobody waits any more (deadline, caller cancelled): skip it if queued
@@ -198,7 +218,7 @@ class ModelWorkers:
             self._timer.cancel()
             self._timer = None
         while self._queue:
-            ready = [w for w in self._workers if w.ready and len(w.batches) < PIPELINE_DEPTH]
+            ready = [w for w in self._workers if w.usable and len(w.batches) < PIPELINE_DEPTH]
             if not ready:
                 return
             worker = min(ready, key=lambda w: len(w.batches))
@@ -212,28 +232,23 @@ class ModelWorkers:
                 return
             worker.batches.append(batch)
             worker.sent.append(time.monotonic())
-            assert worker.writer is not None
-            worker.writer.write(channel.encode([p.job for p in batch]))
+            assert worker.channel is not None
+            worker.channel.send([p.job for p in batch])
 
-    async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
-        try:
-            while True:
-                results: list[Result] = await channel.read_message(reader)
-                batch, sent, done = worker.batches.popleft(), worker.sent.popleft(), time.monotonic()
-                # a worker runs its batches in order: this one started when it arrived or the last one ended;
-                # jobs it skipped as past their deadline took no time, so only the others count
-                worked = sum(1 for r in results if r.code != DeadlineExceeded.code)
-                self._service.observe(done - max(sent, worker.last_done), worked)
-                worker.last_done = done
-                self._observer.batch(self.name, len(batch))
-                for pending, result in zip(batch, results, strict=True):
-                    self._observer.result(self.name, pending.job, result)
-                    if not pending.future.done():
-                        pending.future.set_result(result)
-                self._dispatch()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            if not self._closing:
-                await self._on_death(worker)
+    def _answered(self, worker: _Worker, results: list[Result]) -> None:
+        """A worker's results for its oldest batch: resolve the callers' futures, then send it more."""
+        batch, sent, done = worker.batches.popleft(), worker.sent.popleft(), time.monotonic()
+        # a worker runs its batches in order: this one started when it arrived or the last one ended;
+        # jobs it skipped as past their deadline took no time, so only the others count
+        worked = sum(1 for r in results if r.code != DeadlineExceeded.code)
+        self._service.observe(done - max(sent, worker.last_done), worked)
+        worker.last_done = done
+        self._observer.batch(self.name, len(batch))
+        for pending, result in zip(batch, results, strict=True):
+            self._observer.result(self.name, pending.job, result)
+            if not pending.future.done():
+                pending.future.set_result(result)
+        self._dispatch()
 
     async def _on_death(self, worker: _Worker) -> None:
         code = await self._join(worker)
