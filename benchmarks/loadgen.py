@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -57,6 +58,30 @@ class Outcome:
     client_cpu_s: float = 0.0
     bytes_unknown: bool = False
     refusals: dict[str, int] = field(default_factory=dict)  # answers that were retried, by status
+
+
+def summarize(outcome: dict[str, Any]) -> dict[str, Any]:
+    """QPS, latency percentiles (ms), errors and bytes per request of one load run."""
+    lat = sorted(outcome["latencies"])
+    count = len(lat)
+    total = count + sum(outcome["errors"].values())
+
+    def pct(q: float) -> float:
+        return round(lat[min(count - 1, int(q * count))] * 1000, 2) if count else float("nan")
+
+    return {
+        "qps": round(count / outcome["elapsed"], 2) if outcome["elapsed"] else 0.0,
+        "p50_ms": round(statistics.median(lat) * 1000, 2) if count else float("nan"),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": round(lat[-1] * 1000, 2) if count else float("nan"),
+        "requests": count,
+        "errors": outcome["errors"],
+        "bytes_per_request": None
+        if outcome.get("bytes_unknown") or not total
+        else round((outcome["bytes_sent"] + outcome["bytes_received"]) / total),
+        "client_cpu_percent": round(100 * outcome["client_cpu_s"] / outcome["elapsed"], 1) if outcome["elapsed"] else 0,
+    }
 
 
 class _HttpConnection(asyncio.Protocol):

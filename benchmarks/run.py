@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import platform
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,10 +19,10 @@ from tqdm import tqdm
 from benchmarks import memory, paired, report
 from benchmarks.limit import LimitSpec, limit_mode, limit_runs
 from benchmarks.limit import measure as measure_limit
-from benchmarks.loadgen import Spec
+from benchmarks.loadgen import Spec, summarize
 from benchmarks.paired import PS_GRPC, SEGMENT_GRPC, LatencySpec, alternate
 from benchmarks.payloads import Payloads, prepare
-from benchmarks.procs import Usage, free_port, python, sample, serve
+from benchmarks.procs import Usage, free_port, machine, python, sample, serve
 from segcore.repository import ModelRepository, ModelSpec
 
 PROTOCOLS = ("image", "image-grpc", "sdk", "ps-proto", "ps-grpc", "ps-json", "oip-grpc", "oip-http", "oip-image-grpc")
@@ -50,30 +50,6 @@ class Plan:
     soak: float = 0.0
     image_size: tuple[int, int] | None = None  # (width, height) of the photo; None: the 512x512 original
     out: str = "benchmarks/results/portrait-cpu"
-
-
-def summarize(outcome: dict[str, Any]) -> dict[str, Any]:
-    """QPS, latency percentiles (ms), errors and bytes per request of one load run."""
-    lat = sorted(outcome["latencies"])
-    count = len(lat)
-    total = count + sum(outcome["errors"].values())
-
-    def pct(q: float) -> float:
-        return round(lat[min(count - 1, int(q * count))] * 1000, 2) if count else float("nan")
-
-    return {
-        "qps": round(count / outcome["elapsed"], 2) if outcome["elapsed"] else 0.0,
-        "p50_ms": round(statistics.median(lat) * 1000, 2) if count else float("nan"),
-        "p90_ms": pct(0.90),
-        "p99_ms": pct(0.99),
-        "max_ms": round(lat[-1] * 1000, 2) if count else float("nan"),
-        "requests": count,
-        "errors": outcome["errors"],
-        "bytes_per_request": None
-        if outcome.get("bytes_unknown") or not total
-        else round((outcome["bytes_sent"] + outcome["bytes_received"]) / total),
-        "client_cpu_percent": round(100 * outcome["client_cpu_s"] / outcome["elapsed"], 1) if outcome["elapsed"] else 0,
-    }
 
 
 def loadgen(spec: Spec, server_pid: int) -> tuple[dict[str, Any], Usage]:
@@ -313,17 +289,6 @@ def run_soak(plan: Plan, payloads: Payloads, out: Path) -> dict[str, Any]:
             "rss_growth_mib": round(statistics.mean(tail) - statistics.mean(head), 1), "load": row}  # fmt: skip
 
 
-def machine() -> dict[str, Any]:
-    import os
-
-    import psutil
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "platform": platform.platform()}  # fmt: skip
-
-
 def _size(text: str, parser: argparse.ArgumentParser) -> tuple[int, int]:
     width, _, height = text.lower().partition("x")
     if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
@@ -347,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="results folder (default benchmarks/results/MODEL-cpu)")
     parser.add_argument("--repository", default=None)
     parser.add_argument("--image_size", default=None, help="WIDTHxHEIGHT of the photo (default: 512x512 as is)")
+    parser.add_argument("--only", choices=["latency"], default=None,
+                        help="re-measure only the added latency, into the results already in --out")  # fmt: skip
     args = parser.parse_args(argv)
     size = _size(args.image_size, parser) if args.image_size else None
     plan = Plan(model=args.model, engine=args.engine, thread=args.thread,
@@ -364,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     spec = repo.resolve(plan.model)
     plan.model_ref, plan.model = str(spec.server_dir.parent) if Path(plan.model).is_dir() else plan.model, spec.name
     payloads = prepare(spec, out / "payloads", plan.image_size)
+    if args.only == "latency":
+        return remeasure_latency(spec, plan, payloads, out)
     planned = limit_runs(limit_mode(spec.server_dir, plan.engine), plan.thread)
     steps = (1 + len(planned) + len(plan.protocols) * len(plan.concurrency) + len(plan.open_loop)
              + len(plan.latency_protocols)
@@ -392,6 +361,24 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = [] if args.quick else report.targets(results)
     report.write(results, out)
     print(f"results in {out}/ (results.json, results.md, latency_throughput.png)")
+    return 0
+
+
+def remeasure_latency(spec: ModelSpec, plan: Plan, payloads: Payloads, out: Path) -> int:
+    """Measure the added latency again and put it in place of the one in `out`/results.json (the rest of that run
+    stays as it was; the new part's start time is recorded beside it)."""
+    path = out / "results.json"
+    if not path.is_file():
+        print(f"error: --only needs an earlier full run in {out}/ (no results.json)", file=sys.stderr)
+        return 2
+    results = json.loads(path.read_text())
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    with tqdm(total=len(plan.latency_protocols), desc="added latency", unit="run") as bar:
+        results["added_latency"] = run_added_latency(spec, plan, payloads, out, bar)
+    results.setdefault("remeasured", {})["added_latency"] = started
+    results["targets"] = report.targets(results)
+    report.write(results, out)
+    print(f"added latency replaced in {out}/results.json")
     return 0
 
 

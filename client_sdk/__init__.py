@@ -23,7 +23,7 @@ from client_sdk.errors import (
 from client_sdk.idphoto import IdPhoto
 from client_sdk.images import ImageInput
 from client_sdk.result import SegResult
-from client_sdk.serving import ServingClient, UnknownFetchName
+from client_sdk.serving import Client, HttpClient, ServingClient, UnknownFetchName
 from segcore.defaults import DEFAULT_ENDPOINT, DEFAULT_MODEL
 
 __version__ = "0.1.0"
@@ -45,6 +45,8 @@ __all__ = [
     "AsyncSegClient",
     "AuthError",
     "BatchItem",
+    "Client",
+    "HttpClient",
     "IdPhoto",
     "InvalidInput",
     "ModelNotFound",

@@ -1,12 +1,16 @@
-"""ServingClient: a drop-in for paddle_serving_client.Client / HttpClient that installs on current Python."""
+"""Drop-ins for paddle_serving_client 0.9 that install on current Python: `Client` (brpc-style, {alias: array}
+results, A/B variants) and `HttpClient` (its raw Response / JSON returns); `ServingClient` is `Client`'s name in
+earlier SegServing releases. Several endpoints are balanced round-robin, and one that cannot be reached is skipped
+while another answers."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import os
+import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,8 @@ import grpc
 import httpx
 import numpy as np
 
-from client_sdk.errors import InvalidInput, SegServingError, error_for
+from client_sdk.endpoints import Router
+from client_sdk.errors import InvalidInput, SegServingError, Timeout, Unavailable, error_for
 from client_sdk.retry import RetryPolicy, with_retries
 from client_sdk.tensors import request_json, request_proto, response_to_dict
 from client_sdk.transport import (
@@ -36,21 +41,35 @@ from segcore.servingconf import ServingConf, VarSpec, read_conf
 
 INFERENCE_METHOD = "/baidu.paddle_serving.predictor.general_model.GeneralModelService/inference"
 GZIP_MIN_BYTES = 512
+CONNECT_TIMEOUT_S = 2.0  # brpc's connect_timeout_ms: a host that does not answer is left for the next one
+Raw = Response | dict[str, Any]  # a Response message, or Paddle Serving's JSON Response as a dict
 
 
 class UnknownFetchName(InvalidInput):
     """A requested fetch name is neither an alias nor a real output name of the model."""
 
 
+class _Unreachable(Exception):
+    """This endpoint could not take the request (no connection, connection lost, or 503): try the next one."""
+
+    def __init__(self, error: SegServingError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 class ServingClient:
-    """Paddle Serving's client API: load_client_config, connect, predict -> {alias: numpy array}.
+    """Paddle Serving's brpc `Client` API: load_client_config, connect, predict -> {alias: numpy array}.
 
     Protobuf over HTTP by default; set_use_grpc_client(True) for gRPC, set_http_proto(False) for JSON.
-    Unlike the originals it accepts hostnames, raises typed errors instead of returning None, and resolves a
-    legacy fetch name (e.g. 'save_infer_model/scale_0.tmp_1') to the model's only output, with a warning.
-    connect("https://host:9393") speaks TLS (HTTP and gRPC), checking the server against `verify` (True: the
-    system's CAs, or a CA bundle path); `api_key` (default: env SEGSERVING_API_KEY) is sent as a Bearer token.
-    A request refused as busy (429) or unavailable (503) is sent again up to `retries` times within timeout_ms.
+    connect([...]) with several endpoints balances requests across them round-robin; an endpoint that cannot be
+    reached (or answers 503) is skipped for a growing cooldown and the request goes to the next one.
+    add_variant(tag, endpoints, weight) splits traffic by weight, and predict(..., need_variant_tag=True) returns
+    [result, tag] as Paddle Serving's does. Unlike the originals it accepts hostnames, raises typed errors instead of
+    returning None, and resolves a legacy fetch name (e.g. 'save_infer_model/scale_0.tmp_1') to the model's only
+    output, with a warning. connect("https://host:9393") speaks TLS (HTTP and gRPC), checking the server against
+    `verify` (True: the system's CAs, or a CA bundle path); `api_key` (default: env SEGSERVING_API_KEY) is sent as
+    a Bearer token. A request refused as busy (429) or unavailable (503) is sent again up to `retries` times within
+    timeout_ms.
     """
 
     def __init__(self, ip: str = "127.0.0.1", port: str | int = DEFAULT_PORT,
@@ -68,8 +87,10 @@ class ServingClient:
         self._compress_request, self._compress_response = False, True
         key = api_key or os.environ.get(API_KEY_ENV)  # Paddle's Client has no key: the env var needs no code change
         self._headers: dict[str, str] = {"Authorization": f"Bearer {key}"} if key else {}
+        self._router = Router()
+        self._variants_added = False
         self._http: httpx.Client | None = None
-        self._channel: grpc.Channel | None = None
+        self._channels: dict[str, grpc.Channel] = {}
 
     # ----- configuration (Paddle Serving's method names) -----
     def load_client_config(self, path: str | PathLike[str] | list[str | PathLike[str]]) -> None:
@@ -78,12 +99,25 @@ class ServingClient:
         first, last = read_conf(paths[0]), read_conf(paths[-1])
         self._conf = ServingConf(first.feeds, last.fetches)
 
+    def add_variant(self, tag: str, cluster: Iterable[str], variant_weight: float) -> None:
+        """A/B testing: send `variant_weight` / (sum of weights) of the requests to the endpoints in `cluster`."""
+        self._router.add(str(tag), [str(e) for e in cluster], variant_weight)
+        self._variants_added = True
+        self.close()
+
     def connect(self, endpoints: str | Iterable[str] | None = None, encryption: bool = False) -> None:
-        """Use the first of `endpoints` ('host:port' or a URL; hostnames and IPv6 in brackets work)."""
+        """Send requests to `endpoints` ('host:port' or URLs; hostnames and IPv6 in brackets work), balanced
+        round-robin; without endpoints, to the variants added, or else to the constructor's ip:port."""
         if encryption:
             raise NotImplementedError("model encryption is not supported; serve unencrypted models over TLS")
-        if endpoints is not None:
-            self._endpoint = endpoints if isinstance(endpoints, str) else next(iter(endpoints))
+        addresses = [endpoints] if isinstance(endpoints, str) else list(endpoints or [])
+        if self._variants_added:
+            if addresses:
+                warnings.warn(f"connect({addresses}) ignored: the variants added with add_variant are used",
+                              stacklevel=2)  # fmt: skip
+        else:
+            self._router.clear()
+            self._router.add(f"default_tag_{id(self)}", addresses or [self._endpoint])
         self.close()
 
     def set_http_proto(self, flag: bool) -> None:
@@ -104,6 +138,9 @@ class ServingClient:
 
     set_rpc_timeout_ms = set_timeout_ms
 
+    def set_service_name(self, service_name: str) -> None:
+        self.service_name = service_name
+
     def add_http_headers(self, headers: Mapping[str, str]) -> None:
         self._headers.update(headers)
         self.close()
@@ -115,35 +152,30 @@ class ServingClient:
         return [v.alias for v in self._require_conf().fetches]
 
     # ----- prediction -----
-    def predict(self, feed: Mapping[str, Any] | list[Mapping[str, Any]], fetch: str | list[str] | None = None,
-                batch: bool = False, need_variant_tag: bool = False, log_id: int = 0) -> dict[str, Any]:  # fmt: skip
-        """Run the model. feed: {alias or name: array}; batch=False adds the leading batch dim of 1.
-        Returns {alias: array} (also under each requested name that differs from the alias)."""
+    def predict(self, feed: Any, fetch: str | list[str] | None = None, batch: bool = False,
+                need_variant_tag: bool = False, log_id: int = 0) -> Any:  # fmt: skip
+        """Run the model. feed: {alias or name: array} (a list of them: a batch), or for a one-input model the
+        array itself; batch=False adds the leading batch dim of 1. Returns {alias: array} (also under each
+        requested name that differs from the alias), or [that, variant tag] with need_variant_tag=True."""
         conf = self._require_conf()
-        feeds = self._feeds(feed, batch, conf)
         requested = [fetch] if isinstance(fetch, str) else list(fetch or [])
         resolved = []
         for name in requested:  # a loop, not a comprehension: the warning's stacklevel must reach the caller
             resolved.append(self._fetch_var(name, conf))
-        aliases = [v.alias for v in resolved]
-        policy, timeout = RetryPolicy(self.retries), self.timeout_ms / 1000
-        if self._grpc:
-            body = request_proto(feeds, aliases, log_id)
-            result = with_retries(lambda left: self._grpc_call(body, left), policy, timeout)
-        else:
-            result = with_retries(lambda left: self._http_call(feeds, aliases, log_id, left), policy, timeout)
+        raw, tag = self._exchange(self._feeds(feed, batch, conf), [v.alias for v in resolved], log_id)
+        result = response_to_dict(raw)
         for name, var in zip(requested, resolved, strict=True):
             if name != var.alias and var.alias in result:
                 result[name] = result[var.alias]
-        return result
+        return [result, tag] if need_variant_tag else result
 
     def close(self) -> None:
         if self._http is not None:
             self._http.close()
             self._http = None
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
 
     release = close
 
@@ -160,12 +192,26 @@ class ServingClient:
         return self._conf
 
     @staticmethod
-    def _feeds(feed: Mapping[str, Any] | list[Mapping[str, Any]], batch: bool,
-               conf: ServingConf) -> list[tuple[VarSpec, np.ndarray]]:  # fmt: skip
-        samples = feed if isinstance(feed, list) else [feed]
+    def _feeds(feed: Any, batch: bool, conf: ServingConf) -> list[tuple[VarSpec, np.ndarray]]:
         by_key = {v.alias: v for v in conf.feeds} | {v.name: v for v in conf.feeds}
+        if isinstance(feed, Mapping):
+            samples = [feed]
+        elif isinstance(feed, list | tuple) and feed and all(isinstance(s, Mapping) for s in feed):
+            samples = list(feed)
+        elif len(conf.feeds) == 1:  # Paddle Serving's HttpClient: a bare value feeds a one-input model
+            samples = [{conf.feeds[0].alias: feed}]
+        else:
+            raise InvalidInput(f"feed must be a dict {{name: array}} for a model with {len(conf.feeds)} inputs")
         columns: dict[str, list[np.ndarray]] = {}
         for sample in samples:
+            keys = [k for k in sample if not k.endswith(".lod")]
+            if len(sample) == 1 and len(conf.feeds) == 1 and keys and keys[0] not in by_key:
+                # Paddle Serving's server takes feed tensors by position: a one-input model answers whatever the
+                # single tensor is called, and scripts written against it may carry a stale name
+                var = conf.feeds[0]
+                warnings.warn(f"feed name {keys[0]!r} is not in this model; using its only input {var.alias!r}",
+                              stacklevel=4)  # fmt: skip
+                sample = {var.alias: sample[keys[0]]}
             for key, value in sample.items():
                 if key.endswith(".lod"):
                     raise InvalidInput("lod inputs are not supported by SegServing")
@@ -196,28 +242,63 @@ class ServingClient:
             return var
         raise UnknownFetchName(f"unknown fetch name {name!r}; this model's outputs: {names}", 400)
 
-    def _http_call(self, feeds: list[tuple[VarSpec, np.ndarray]], fetch: list[str], log_id: int,
-                   timeout: float) -> dict[str, Any]:  # fmt: skip
-        if self._http is None:
-            self._http = httpx.Client(base_url=base_url(self._endpoint), headers=self._headers,
-                                      verify=http_verify(self.verify))  # fmt: skip
-        if self._http_proto:
+    def _exchange(self, feeds: list[tuple[VarSpec, np.ndarray]], fetch: list[str], log_id: int) -> tuple[Raw, str]:
+        """The server's raw answer and the tag of the variant that gave it, within timeout_ms and `retries`."""
+        if self._grpc:
+            body, content_type = request_proto(feeds, fetch, log_id), ""
+        elif self._http_proto:
             body, content_type = request_proto(feeds, fetch, log_id), "application/proto"
         else:
             body, content_type = json.dumps(request_json(feeds, fetch, log_id)).encode(), "application/json"
+        if not self._router:
+            self.connect()
+        send = self._grpc_call if self._grpc else self._http_sender(content_type)
+        return with_retries(lambda left: self._failover(send, body, left), RetryPolicy(self.retries),
+                            self.timeout_ms / 1000)  # fmt: skip
+
+    def _failover(self, send: Callable[[str, bytes, float], Raw], body: bytes, left: float) -> tuple[Raw, str]:
+        """Try the endpoints in the router's order until one answers; the last one's error if none can."""
+        deadline = time.monotonic() + left
+        error: SegServingError | None = None
+        for tag, endpoint in self._router.plan():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                raw = send(endpoint, body, remaining)
+            except _Unreachable as unreachable:
+                self._router.failed(endpoint)
+                error = unreachable.error
+                continue
+            self._router.succeeded(endpoint)
+            return raw, tag
+        raise error or Timeout(f"no answer within {left:.3g} s")
+
+    def _http_sender(self, content_type: str) -> Callable[[str, bytes, float], Raw]:
         headers = {"Content-Type": content_type, "Accept-Encoding": "gzip" if self._compress_response else "identity"}
+        return lambda endpoint, body, timeout: self._http_call(endpoint, body, headers, timeout)
+
+    def _http_call(self, endpoint: str, body: bytes, headers: dict[str, str], timeout: float) -> Raw:
+        if self._http is None:
+            self._http = httpx.Client(headers=self._headers, verify=http_verify(self.verify))
+        headers = dict(headers)
         if self._compress_request and len(body) > GZIP_MIN_BYTES:
             body, headers["Content-Encoding"] = gzip.compress(body, compresslevel=1), "gzip"
+        limits = httpx.Timeout(max(timeout, 0.001), connect=min(CONNECT_TIMEOUT_S, max(timeout, 0.001)))
         try:
             params = {"model": self.model} if self.model else None
-            response = self._http.post(self.service_name, content=body, headers=headers, params=params,
-                                       timeout=max(timeout, 0.001))  # fmt: skip
+            response = self._http.post(base_url(endpoint) + self.service_name, content=body, headers=headers,
+                                       params=params, timeout=limits)  # fmt: skip
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
+                httpx.WriteError) as exc:  # fmt: skip
+            raise _Unreachable(Unavailable(f"cannot reach {endpoint}: {exc or type(exc).__name__}")) from None
         except httpx.TransportError as exc:
             raise transport_error(exc, timeout) from None
         proto = response.headers.get("content-type", "").startswith("application/proto")
         if response.status_code != 200:
-            raise self._error(response, proto)
-        return response_to_dict(Response.FromString(response.content) if proto else response.json())
+            error = self._error(response, proto)
+            raise _Unreachable(error) if response.status_code == 503 else error
+        return Response.FromString(response.content) if proto else response.json()
 
     @staticmethod
     def _error(response: httpx.Response, proto: bool) -> SegServingError:
@@ -232,19 +313,46 @@ class ServingClient:
             message = None
         return error_for(code, response.status_code, message or response.text, retry_after(response.headers))
 
-    def _grpc_call(self, body: bytes, timeout: float) -> dict[str, Any]:
-        if self._channel is None:
+    def _grpc_call(self, endpoint: str, body: bytes, timeout: float) -> Raw:
+        channel = self._channels.get(endpoint)
+        if channel is None:
             options = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
-            target, credentials = grpc_channel_args(self._endpoint, self.verify)
-            self._channel = (grpc.secure_channel(target, credentials, options=options) if credentials
-                             else grpc.insecure_channel(target, options=options))  # fmt: skip
-        call: grpc.UnaryUnaryMultiCallable[bytes, Response] = self._channel.unary_unary(
+            target, credentials = grpc_channel_args(endpoint, self.verify)
+            channel = (grpc.secure_channel(target, credentials, options=options) if credentials
+                       else grpc.insecure_channel(target, options=options))  # fmt: skip
+            self._channels[endpoint] = channel
+        call: grpc.UnaryUnaryMultiCallable[bytes, Response] = channel.unary_unary(
             INFERENCE_METHOD, request_serializer=None, response_deserializer=Response.FromString
         )
         metadata = tuple((k.lower(), v) for k, v in self._headers.items()) + (
             (("model", self.model),) if self.model else ()
         )
         try:
-            return response_to_dict(call(body, timeout=max(timeout, 0.001), metadata=tuple(metadata)))
+            return call(body, timeout=max(timeout, 0.001), metadata=tuple(metadata))
         except grpc.RpcError as exc:
-            raise grpc_error(exc) from None
+            error = grpc_error(exc)
+            raise _Unreachable(error) if exc.code() == grpc.StatusCode.UNAVAILABLE else error from None
+
+
+Client = ServingClient  # paddle_serving_client.Client
+
+
+class HttpClient(ServingClient):
+    """paddle_serving_client.httpclient.HttpClient: predict returns what 0.9's did, the server's `Response`
+    message (protobuf over HTTP, the default, and gRPC) or its JSON as a dict (set_http_proto(False)), without
+    converting to numpy; errors raise typed exceptions where 0.9 printed and returned None."""
+
+    def __init__(self, ip: str = "127.0.0.1", port: str | int = DEFAULT_PORT,
+                 service_name: str = "/GeneralModelService/inference", timeout_ms: int = 20_000,
+                 **options: Any) -> None:  # fmt: skip
+        super().__init__(ip, port, service_name, timeout_ms, **options)
+
+    def predict(self, feed: Any, fetch: str | list[str] | None = None, batch: bool = False,
+                need_variant_tag: bool = False, log_id: int = 0) -> Any:  # fmt: skip
+        """The server's answer as 0.9's HttpClient returned it; `need_variant_tag` is accepted and, as in 0.9,
+        changes nothing. Unknown fetch names are dropped (none left: every output), as 0.9 did."""
+        conf = self._require_conf()
+        requested = [fetch] if isinstance(fetch, str) else list(fetch or [])
+        known = {v.alias: v.alias for v in conf.fetches} | {v.name: v.alias for v in conf.fetches}
+        raw, _ = self._exchange(self._feeds(feed, batch, conf), [known[n] for n in requested if n in known], log_id)
+        return raw

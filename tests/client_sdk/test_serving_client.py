@@ -3,10 +3,7 @@ legacy_multi (two outputs) converted with aliases, over protobuf, JSON and gRPC.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import socket
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import run_convert
+from relay import RecordingRelay
 from servers import ServerProcess, free_port, start_server
 
 from client_sdk import InvalidInput, ModelNotFound, ServingClient, Unavailable, UnknownFetchName
@@ -184,8 +182,8 @@ def test_unknown_fetch_name_on_a_multi_output_model(make: Callable[..., ServingC
 
 @pytest.mark.parametrize("mode", MODES)
 def test_unknown_feed_name_is_invalid_input(make: Callable[..., ServingClient], mode: str) -> None:
-    with pytest.raises(InvalidInput, match="unknown feed name 'img'"):
-        make(mode).predict({"img": PORTRAIT_INPUT}, fetch=["fetch_name_0"])
+    with pytest.raises(InvalidInput, match="unknown feed name 'img'"):  # (one wrong name alone maps to the input)
+        make(mode).predict({"image": PORTRAIT_INPUT, "img": PORTRAIT_INPUT}, fetch=["fetch_name_0"])
     with pytest.raises(InvalidInput, match="missing feed"):
         make(mode, MULTI).predict({}, fetch=["labels"])
 
@@ -208,54 +206,6 @@ def test_unknown_model_and_no_server(make: Callable[..., ServingClient], mode: s
 
 
 # ----- request compression, seen on the wire -----
-class RecordingRelay:
-    """A TCP relay on 127.0.0.1 to the server that keeps every byte the client sent."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.sent = bytearray()
-        self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._threads: list[threading.Thread] = []
-        self._sockets: list[socket.socket] = []
-        self._start(self._accept)
-
-    def _start(self, target: Callable[..., None], *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            self._sockets += [client, upstream]
-            self._start(self._pump, client, upstream, True)
-            self._start(self._pump, upstream, client, False)
-
-    def _pump(self, source: socket.socket, sink: socket.socket, record: bool) -> None:
-        with contextlib.suppress(OSError):
-            while chunk := source.recv(65536):
-                if record:
-                    with self._lock:
-                        self.sent += chunk
-                sink.sendall(chunk)
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-
-    def close(self) -> None:
-        for sock in (self._listener, *self._sockets):  # shutdown wakes the threads blocked in accept/recv
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        for thread in self._threads:
-            thread.join(10)
-
-
 @pytest.fixture
 def relay(server: ServerProcess) -> Iterator[RecordingRelay]:
     relay = RecordingRelay(server.port)
