@@ -9,16 +9,18 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from segcore.allocator import tune_malloc
 from segcore.defaults import DEFAULT_MODEL, DEFAULT_PORT
 from segcore.engines import ENGINE_NAMES, EngineOptions, resolve_engine_name
+from segcore.engines.base import Precision
 from segcore.engines.paddle_inference import PADDLE_MISSING
 from segcore.images import ImageLimits
 from segcore.repository import ModelRepository
 from server.auth import ApiKeys
 from server.cpus import available as available_cpus
+from server.paddle_flags import add_legacy_flags, check_legacy_flags
 from server.settings import BatchPolicy, ModelSettings, ServerSettings, TlsFiles
 
 MiB = 2**20
@@ -51,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve segmentation models over Paddle Serving's GeneralModelService (HTTP JSON/protobuf and "
         "gRPC), KServe v2 and an image API, all on one port.",
     )
+    p.add_argument("command", nargs="?", default="start", choices=("start", "stop", "kill", "check"),
+                   help="start (default); stop (drain, then exit) or kill the server on --port (every one under "
+                   "--workdir without --port); check: what this environment can run")  # fmt: skip
     p.add_argument(
         "--model",
         nargs="+",
@@ -88,9 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no_mkl", action="store_true", help="turn oneDNN off (plain CPU kernels; then --ir_optim applies)"
     )
     p.add_argument("--use_trt", action="store_true", help="TensorRT (GPU; GPU 0 when --gpu_ids is not given)")
-    p.add_argument(
-        "--precision", choices=("fp32", "fp16", "int8"), default="fp32", help="TensorRT precision (needs --use_trt)"
-    )
+    p.add_argument("--precision", default="fp32", help="TensorRT precision: fp32, fp16 or int8 (with --use_trt)")
     p.add_argument("--mem_optim_off", action="store_true", help="turn Paddle's memory optimisation off")
     p.add_argument("--max_body_size", type=int, default=512 * MiB, help="largest request body in bytes (413 above)")
     p.add_argument("--workdir", default="workdir", help="runtime files go to WORKDIR_PORT/ (default: %(default)s)")
@@ -112,7 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--max_queue", type=int, default=256, help="queued requests per model before 429 (default: %(default)s)"
     )
     p.add_argument("--request_timeout_ms", type=float, default=30000, help="deadline per request; 504 after it")
-    p.add_argument("--cpu_threads", type=int, default=1, help="math threads per worker (default: %(default)s)")
+    p.add_argument("--cpu_threads", type=int, default=None, help="math threads per worker (default: 1)")
+    p.add_argument("--cpu_math_thread_num", type=int, default=None, help="Paddle Serving's name for --cpu_threads")
+    p.add_argument("--runtime_thread_num", type=int, nargs="+", default=None,
+                   help="Paddle Serving's per-model predictor count: worker processes per model, cycled over "
+                   "--model (0: --thread's count)")  # fmt: skip
+    p.add_argument("--batch_infer_size", type=int, nargs="+", default=None,
+                   help="Paddle Serving's per-model largest batch, cycled over --model (--batch_size wins)",
+                   )  # fmt: skip
     p.add_argument("--max_image_pixels", type=int, default=40_000_000, help="largest image (width x height) accepted")
     p.add_argument(
         "--max_header_bytes",
@@ -143,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="browser origins allowed to call the server (e.g. https://app.example.com; * for any); default none",
     )
     p.add_argument("--metrics_auth", action="store_true", help="with API keys, /metrics needs a key too")
+    p.add_argument("--enable_prometheus", action="store_true",
+                   help="also serve /metrics on --prometheus_port (no API key there), as Paddle Serving did",
+                   )  # fmt: skip
+    p.add_argument("--prometheus_port", type=int, default=19393, help="port of --enable_prometheus (default: 19393)")
     p.add_argument(
         "--max_connections",
         type=int,
@@ -163,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=20000,
         help="on SIGTERM, how long in-flight requests may take to finish (default: %(default)s)",
     )
+    add_legacy_flags(p)
     return p
 
 
@@ -186,16 +201,43 @@ def _has_avx() -> bool:
         return True
 
 
-def _refuse(message: str) -> NoReturn:
-    """A model that cannot be served as asked: one line and exit 2, like a flag error but without the usage."""
+def _refuse(message: str, code: int = 2) -> NoReturn:
+    """A server that cannot run as asked: one line, without the usage; exit 2 like a flag error, or 1 for a Paddle
+    Serving flag refused (docs/serve-flags.md)."""
     print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(code)
+
+
+def _cycled(values: list[int] | None, count: int, flag: str) -> list[int | None]:
+    """A Paddle Serving per-model list, cycled over `count` models (None where not given)."""
+    if not values:
+        return [None] * count
+    if any(v < 0 for v in values):
+        _refuse(f"{flag} values must be >= 0, got {values}", 1)
+    return [values[i % len(values)] for i in range(count)]
+
+
+def _precision(args: argparse.Namespace) -> Precision:
+    """The TensorRT precision to use: --precision as Paddle Serving read it, warned about where it does nothing."""
+    value = args.precision.lower()
+    if value not in ("fp32", "fp16", "int8", "bf16"):
+        _refuse(f"--precision {args.precision!r}: use fp32, fp16 or int8", 1)
+    if value != "fp32" and not args.use_trt:
+        log.warning("--precision %s has no effect without --use_trt: the model runs in fp32", value)
+        return "fp32"
+    if value == "bf16":
+        log.warning("--precision bf16 has no effect here (Paddle Serving used it for oneDNN on the CPU): fp32")
+        return "fp32"
+    return cast(Precision, value)
 
 
 def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ServerSettings:
     """Validate the flags against each other and resolve the models."""
-    for flag in ("thread", "batch_size", "max_queue", "cpu_threads", "port", "max_body_size", "max_image_pixels",
-                 "max_header_bytes", "header_timeout_ms"):  # fmt: skip
+    refusal = check_legacy_flags(args)
+    if refusal:
+        _refuse(refusal, 1)
+    for flag in ("thread", "batch_size", "max_queue", "cpu_threads", "cpu_math_thread_num", "port", "max_body_size",
+                 "max_image_pixels", "max_header_bytes", "header_timeout_ms", "prometheus_port"):  # fmt: skip
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "port" else 1):
             parser.error(f"--{flag} must be positive")
@@ -210,15 +252,17 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     gpu_lists = _gpu_lists(args.gpu_ids, len(specs), parser)
     if args.use_trt and not any(gpu_lists):
         gpu_lists = [(0,)] * len(specs)
-    if args.precision != "fp32" and not args.use_trt:
-        parser.error("--precision fp16/int8 needs --use_trt on a GPU")
+    precision = _precision(args)
+    cpu_threads = args.cpu_threads or args.cpu_math_thread_num or 1
     cpus = available_cpus()
-    if args.thread and args.thread * args.cpu_threads > cpus and not any(gpu_lists):
+    if args.thread and args.thread * cpu_threads > cpus and not any(gpu_lists):
         log.warning("--thread %d x --cpu_threads %d is more than the %d CPU(s) this process may use "
-                    "(affinity and cgroup quota): workers will take turns on them", args.thread, args.cpu_threads,
+                    "(affinity and cgroup quota): workers will take turns on them", args.thread, cpu_threads,
                     cpus)  # fmt: skip
+    runtime_threads = _cycled(args.runtime_thread_num, len(specs), "--runtime_thread_num")
+    batch_infer = _cycled(args.batch_infer_size, len(specs), "--batch_infer_size")
     models = []
-    for spec, gpus in zip(specs, gpu_lists, strict=True):
+    for spec, gpus, predictors, infer_batch in zip(specs, gpu_lists, runtime_threads, batch_infer, strict=True):
         try:
             engine = resolve_engine_name(spec.config, args.engine)
         except ValueError as exc:
@@ -227,16 +271,16 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
             _refuse(f"model {spec.name!r} runs on Paddle Inference: {PADDLE_MISSING}")
         use_mkldnn = not args.no_mkl and (args.use_mkl or _has_avx())
         options = EngineOptions(
-            cpu_threads=args.cpu_threads,
+            cpu_threads=cpu_threads,
             ir_optim=bool(args.ir_optim or args.use_trt or (use_mkldnn and not gpus)),
             use_mkldnn=use_mkldnn,
             mem_optim=not args.mem_optim_off,
             use_trt=args.use_trt,
-            precision=args.precision,
+            precision=precision,
         )
         # the CPU half of a request (decode, resize, encode) runs in its worker, also on a GPU: one per CPU
-        workers = args.thread or max(len(gpus), cpus // args.cpu_threads, 1)
-        batch_size = args.batch_size or (GPU_BATCH_SIZE if gpus else CPU_BATCH_SIZE)
+        workers = predictors or args.thread or max(len(gpus), cpus // cpu_threads, 1)
+        batch_size = args.batch_size or infer_batch or (GPU_BATCH_SIZE if gpus else CPU_BATCH_SIZE)
         policy = BatchPolicy(batch_size, args.batch_timeout_ms / 1000, args.max_queue)
         models.append(ModelSettings(spec, args.engine, workers, gpus, options, policy))
     try:
@@ -259,6 +303,11 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         parser.error(f"--rate_limit must be >= 0, got {args.rate_limit:g}")
     if args.rate_limit and not keys.enabled:
         parser.error("--rate_limit is per API key: it needs keys (--api_key_file or SEGSERVING_API_KEYS)")
+    if args.enable_prometheus and args.metrics_auth:
+        _refuse("--enable_prometheus serves /metrics without API keys on --prometheus_port: drop it or "
+                "--metrics_auth", 1)  # fmt: skip
+    if args.enable_prometheus and args.prometheus_port == args.port:
+        _refuse(f"--prometheus_port {args.prometheus_port} is --port: /metrics is served there already", 1)
     return ServerSettings(
         models=tuple(models), host=args.host, port=args.port, max_body_size=args.max_body_size,
         request_timeout_s=args.request_timeout_ms / 1000, drain_timeout_s=args.drain_timeout_ms / 1000,
@@ -266,6 +315,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         metrics_auth=args.metrics_auth, max_header_bytes=args.max_header_bytes,
         header_timeout_s=args.header_timeout_ms / 1000, cors_origins=tuple(args.cors_origins),
         tls=tls, rate_limit=args.rate_limit, max_connections=args.max_connections,
+        prometheus_port=args.prometheus_port if args.enable_prometheus else None,
     )  # fmt: skip
 
 
@@ -273,6 +323,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command != "start":
+        from server import control
+
+        if args.command == "check":
+            return control.check()
+        given = sys.argv[1:] if argv is None else argv  # without --port: every server under --workdir
+        port = args.port if any(a == "--port" or a.startswith("--port=") for a in given) else None
+        return control.stop(args.workdir, port, kill=args.command == "kill")
     settings = settings_from_args(args, parser)
     from server.runner import Runner
 

@@ -12,12 +12,13 @@ import socket
 import ssl
 import threading
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 from starlette.middleware.cors import CORSMiddleware
 
+from server.control import remove_pid, runtime_dir, write_pid
 from server.dataplane import DataPlane
 from server.grpc.service import build_server
 from server.listener import ConnectionTable, HeadLimits, sniffing_protocol
@@ -61,9 +62,9 @@ class Runner:
         self.plane.metrics.track_connections(self.connections.__len__)
         _room_for_connections(settings.max_connections)
         self.exit_code = 0
-        runtime = Path(f"{settings.workdir}_{settings.port}").absolute()
-        runtime.mkdir(parents=True, exist_ok=True)
-        self.grpc_socket = runtime / "grpc.sock"
+        self.runtime = runtime_dir(settings.workdir, settings.port)
+        self.runtime.mkdir(parents=True, exist_ok=True)
+        self.grpc_socket = self.runtime / "grpc.sock"
         self.app: FastAPI = create_app(self.plane)
         self.app.router.lifespan_context = self._lifespan
         self.server = _DrainingServer(
@@ -132,6 +133,27 @@ class Runner:
         if not self.settings.api_keys.enabled and not _loopback(self.settings.host):
             log.warning("no API keys: anyone who can reach %s:%d can use every model (set --api_key_file or "
                         "SEGSERVING_API_KEYS)", self.settings.host, self.settings.port)  # fmt: skip
+        metrics_server = None
+        if self.settings.prometheus_port is not None:
+            try:
+                tls = self.settings.tls  # the metrics port speaks TLS too when the main one does
+                metrics_server, _ = start_http_server(self.settings.prometheus_port, self.settings.host,
+                                                      self.plane.metrics.registry, tls.certfile if tls else None,
+                                                      tls.keyfile if tls else None)  # fmt: skip
+            except OSError as exc:
+                log.error("cannot serve /metrics on --prometheus_port %d: %s", self.settings.prometheus_port, exc)
+                return 1
+            log.info("metrics on http://%s:%d/metrics", self.settings.host, self.settings.prometheus_port)
+        write_pid(self.runtime)  # for `python -m server.start stop|kill --port N`
+        try:
+            return self._serve()
+        finally:
+            remove_pid(self.runtime)
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
+
+    def _serve(self) -> int:
         if threading.current_thread() is not threading.main_thread():
             self.server.run()
             return self.exit_code

@@ -61,3 +61,4 @@ class ServerSettings:
     metrics_auth: bool = False
     rate_limit: float = 0.0  # inference requests per second per API key; 0: no limit
     max_connections: int = 1000  # open client connections; 0: no cap
+    prometheus_port: int | None = None  # also serve /metrics there (--enable_prometheus)

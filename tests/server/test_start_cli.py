@@ -21,6 +21,7 @@ from servers import free_port, start_server
 
 from segcore.proto.general_model_service_pb2 import Request, Response, Tensor
 from server.cli import MiB, build_parser, settings_from_args
+from server.paddle_flags import LEGACY
 from server.workers import pool
 from server.workers.process import WorkerSpec
 
@@ -29,7 +30,8 @@ FLAGS = ("--model", "--repository", "--port", "--host", "--thread", "--gpu_ids",
          "--batch_size", "--batch_timeout_ms", "--max_queue", "--request_timeout_ms", "--cpu_threads",
          "--max_image_pixels", "--drain_timeout_ms", "--max_header_bytes", "--header_timeout_ms", "--api_key_file",
          "--metrics_auth", "--cors_origins", "--ssl_certfile", "--ssl_keyfile", "--ssl_ca_certs", "--rate_limit",
-         "--max_connections")  # fmt: skip
+         "--max_connections", "--cpu_math_thread_num", "--runtime_thread_num", "--batch_infer_size",
+         "--enable_prometheus", "--prometheus_port", "--op", *(legacy.flag for legacy in LEGACY))  # fmt: skip
 GRPC_METHOD = "/baidu.paddle_serving.predictor.general_model.GeneralModelService/inference"
 
 
@@ -76,7 +78,6 @@ def test_help_documents_every_flag() -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        pytest.param(["--precision", "fp16"], ["--precision fp16/int8 needs --use_trt"], id="fp16-without-trt"),
         pytest.param(["--gpu_ids", "-1,0"], ["--gpu_ids", "'-1,0' mixes -1 (CPU) with GPU ids"], id="cpu-and-gpu"),
         pytest.param(["--gpu_ids", "0,a"], ["'0,a' is not a comma-separated list of integers"], id="gpu-not-int"),
         pytest.param(["--model", "portrait", "portrait"], ["same name"], id="same-model-twice"),
