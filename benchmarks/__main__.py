@@ -19,12 +19,17 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], prog: str = "python -m benchmarks") -> int:
     if argv and argv[0] == "--gpu":  # `python -m benchmarks --gpu` reads as the spelling of `gpu`
         argv = ["gpu", *argv[1:]]
     if not argv or argv[0] not in COMMANDS:
         listing = "\n".join(f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items())
-        print(f"usage: python -m benchmarks COMMAND [args]\n\ncommands:\n{listing}", file=sys.stderr)
+        examples = (
+            "examples:\n  run --image_size 640x480 --duration 8     served vs the independent limit and peers\n"
+            "  profile --size 640x480                    CPU time per stage\n"
+            "  gpu                                       on a GPU machine: img/s vs batch size"
+        )
+        print(f"usage: {prog} COMMAND [args]\n\ncommands:\n{listing}\n\n{examples}", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     module = importlib.import_module(COMMANDS[argv[0]][0])
     return int(module.main(argv[1:]) or 0)

@@ -1,80 +1,214 @@
-"""`python -m client_sdk segment IMG_OR_DIR... --server HOST:PORT --out DIR [--overlay] [--cutout]`."""
+"""The client's command line: `segment` and `id-photo` over files and folders (`segserving segment|id-photo`, or
+`python -m client_sdk segment|id-photo`)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import time
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from PIL import Image
-
+from client_sdk.batch import OUTPUTS, Item, plan, reason, render, write_atomic
 from client_sdk.client import SegClient
-from client_sdk.errors import SegServingError
+from client_sdk.errors import AuthError, ModelNotFound, Unavailable
+from client_sdk.progress import LINE_EVERY_S, Progress
 from segcore.defaults import DEFAULT_ENDPOINT, DEFAULT_MODEL
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+FATAL = (Unavailable, AuthError, ModelNotFound)  # about the server or the setup, not the file: stop the run
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+SEGMENT_EXAMPLES = """examples:
+  %(prog)s photos/ -o masks/                     masks/a.jpg.png for photos/a.jpg
+  %(prog)s photos/ -r -o out/ --output cutout    subfolders too, RGBA cut-outs, out/ mirrors photos/
+  %(prog)s photos/ -o masks/ --skip-existing     resume a run that stopped
+  %(prog)s a.jpg b.png --server 10.0.0.5:9393 --workers 8 -o out/
+
+Each result is named after its input with .png added (a.jpg -> a.jpg.png, a.png -> a.png.png), so inputs that
+differ only in extension never overwrite each other; the input's subfolders are kept. mask: 0/255 for two-class
+models, the class ids with a colour palette otherwise. Files are written whole or not at all. Exit code: 0, or 1
+if any image failed (each gets one line on stderr), 2 for bad arguments."""
+
+ID_PHOTO_EXAMPLES = """examples:
+  %(prog)s me.jpg -o id.jpg --background blue --size 1inch
+  %(prog)s me.jpg -o id.jpg --size 2inch --sheet 4R          also id.sheet.jpg, a 4R print sheet
+  %(prog)s portraits/ -r -o ids/ --background white          ids/a.jpg.jpg for portraits/a.jpg
+
+One photo with -o NAME.jpg|.png writes that file; otherwise -o is a folder and each result is named after its
+input with the format's extension added. Exit code: 0, or 1 if any photo failed (e.g. no face found)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m client_sdk", description="SegServing client")
-    commands = parser.add_subparsers(dest="command", required=True)
-    seg = commands.add_parser("segment", help="segment images or folders of images")
-    seg.add_argument("inputs", nargs="+", help="image files and/or folders (jpg, png, webp, bmp)")
-    seg.add_argument("--server", default=DEFAULT_ENDPOINT, help="HOST:PORT or URL (default: %(default)s)")
-    seg.add_argument("--model", default=DEFAULT_MODEL, help="served model (default: %(default)s)")
-    seg.add_argument("--out", required=True, help="output folder: NAME_mask.png (+ _overlay.jpg, _cutout.png)")
-    seg.add_argument("--overlay", action="store_true", help="also write a colour overlay")
-    seg.add_argument("--cutout", action="store_true", help="also write an RGBA cut-out with soft edges")
-    seg.add_argument("--protocol", choices=("http", "grpc"), default="http")
-    seg.add_argument("--api_key", default=None, help="the server's API key (default: env SEGSERVING_API_KEY)")
-    seg.add_argument("--concurrency", type=int, default=4, help="requests in flight (default: %(default)s)")
-    seg.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: %(default)s)")
-    seg.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+def _connection(parser: argparse.ArgumentParser, grpc: bool) -> None:
+    parser.add_argument("--server", default=DEFAULT_ENDPOINT, help="HOST:PORT or URL (default: %(default)s)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="served model (default: %(default)s)")
+    if grpc:
+        parser.add_argument("--protocol", choices=("http", "grpc"), default="http")
+    parser.add_argument("--api_key", default=None, help="the server's API key (default: env SEGSERVING_API_KEY)")
+    parser.add_argument("--workers", "--concurrency", type=int, default=4,
+                        help="requests in flight (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per image (default: %(default)s)")
+    parser.add_argument("-r", "--recursive", action="store_true", help="go into subfolders")
+    parser.add_argument("--skip-existing", action="store_true", help="leave images whose result exists (resume)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bar on a terminal, no progress lines otherwise")  # fmt: skip
+    parser.add_argument("--progress-every", type=float, default=LINE_EVERY_S, metavar="SECONDS",
+                        help="stderr not a terminal: a progress line this often (default: %(default)s)")  # fmt: skip
+
+
+def add_segment_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
+    parser.add_argument("-o", "--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--output", choices=OUTPUTS, default="mask", help="what to write (default: %(default)s)")
+    _connection(parser, grpc=True)
+
+
+def add_id_photo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", type=Path, help="portrait photos and/or folders of them")
+    parser.add_argument("-o", "--out", required=True, type=Path, help="the ID photo (one input), or a folder")
+    parser.add_argument("--background", default="white", help="white|blue|red|#RRGGBB|r,g,b|transparent")
+    parser.add_argument("--size", default="1inch", help="original|1inch|1inch-large|2inch-small|2inch|custom")
+    parser.add_argument("--width", type=int, default=None, help="pixels, with --size custom")
+    parser.add_argument("--height", type=int, default=None, help="pixels, with --size custom")
+    parser.add_argument("--crop", choices=("face", "none"), default="face", help="place the head (default) or not")
+    parser.add_argument("--format", choices=("jpeg", "png"), default=None, help="default: JPEG (PNG if transparent)")
+    parser.add_argument("--max-kb", type=int, default=None, help="largest file size in KB")
+    parser.add_argument("--sheet", choices=("4R", "5inch"), default=None, help="also write a print sheet")
+    parser.add_argument("--no-refine", dest="refine", action="store_false", help="skip the edge refinement")
+    _connection(parser, grpc=False)
+
+
+def build_parser(prog: str = "python -m client_sdk") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="SegServing client")
+    verbs = parser.add_subparsers(dest="command", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+    segment = verbs.add_parser(
+        "segment", help="segment images or folders", epilog=SEGMENT_EXAMPLES, formatter_class=raw
+    )
+    add_segment_arguments(segment)
+    photo = verbs.add_parser("id-photo", help="ID photos from portraits", epilog=ID_PHOTO_EXAMPLES, formatter_class=raw)
+    add_id_photo_arguments(photo)
     return parser
 
 
-def collect(inputs: list[str]) -> list[Path]:
-    """Files as given; folders expanded to their images (sorted, not recursive)."""
-    files: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            files.extend(sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
+def _bounded(pool: ThreadPoolExecutor, work: Callable[[Item], str | None], items: list[Item],
+             window: int) -> Iterator[tuple[Item, str | None]]:  # fmt: skip
+    """(item, failure or None) as they finish, with at most `window` submitted at a time (memory stays flat on
+    folders of any size)."""
+    pending: dict[Future[str | None], Item] = {}
+    queue = iter(items)
+    for item in queue:
+        pending[pool.submit(work, item)] = item
+        if len(pending) >= window:
+            break
+    while pending:
+        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in finished:
+            yield pending.pop(future), future.result()
+            following = next(queue, None)
+            if following is not None:
+                pending[pool.submit(work, following)] = following
+
+
+def _shown(path: Path) -> str:
+    """The path as the user would type it: relative to the current folder when below it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def _run(items: list[Item], progress: Progress, workers: int, job: Callable[[Item], None], out: Path) -> int:
+    """Run `job` on every item, `workers` at a time; one line per failure; a summary on stdout; the exit code."""
+    stop, fatal = threading.Event(), []
+
+    def work(item: Item) -> str | None:
+        if stop.is_set():
+            return "not attempted: the run stopped"
+        try:
+            job(item)
+        except FATAL as exc:
+            if not stop.is_set():
+                stop.set()
+                fatal.append(exc.message)
+            return "not attempted: the run stopped"
+        except Exception as exc:  # anything about this one file: report it, go on with the others
+            return reason(exc)
+        return None
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for item, failure in _bounded(pool, work, items, 2 * max(1, workers)):
+            if failure is not None and not failure.startswith("not attempted"):
+                progress.line(f"failed: {_shown(item.source)}: {failure}")
+            progress.update("failed" if failure else "done")
+    progress.close()
+    if fatal:
+        print(f"error: {fatal[0]}", file=sys.stderr)
+    rate = progress.done / progress.elapsed if progress.elapsed > 0 else 0.0
+    print(f"{progress.total} images: {progress.done} written, {progress.skipped} skipped (already there), "
+          f"{progress.failed} failed, in {progress.elapsed:.1f} s ({rate:.1f} images/s); results in {out}")  # fmt: skip
+    return 1 if progress.failed or fatal else 0
+
+
+def _prepare(args: argparse.Namespace, items: list[Item], desc: str) -> tuple[list[Item], Progress]:
+    progress = Progress(len(items), desc, enabled=args.progress, every_s=args.progress_every)
+    todo = []
+    for item in items:
+        if args.skip_existing and item.target.is_file():
+            progress.update("skipped")
         else:
-            files.append(item)
-    return files
+            todo.append(item)
+    return todo, progress
+
+
+def _plan(args: argparse.Namespace, suffix: str) -> list[Item] | None:
+    try:
+        items = plan(args.inputs, args.out, suffix, args.recursive)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    if not items:
+        print(f"error: no images in {', '.join(map(str, args.inputs))} (jpg, jpeg, png, webp, bmp"
+              f"{'' if args.recursive else '; -r for subfolders'})", file=sys.stderr)  # fmt: skip
+        return None
+    return items
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    files = collect(args.inputs)
-    if not files:
-        print("error: no images found", file=sys.stderr)
+    items = _plan(args, ".png")
+    if items is None:
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    todo, progress = _prepare(args, items, "segment")
+    probability = args.output in ("probability", "cutout")
     with SegClient(args.server, model=args.model, protocol=args.protocol, timeout=args.timeout,
                    api_key=args.api_key) as client:  # fmt: skip
-        results = client.segment_batch(files, concurrency=args.concurrency, progress=args.progress,
-                                       probability=args.cutout)  # fmt: skip
-    elapsed = time.perf_counter() - started
-    failures = 0
-    for path, result in zip(files, results, strict=True):
-        if isinstance(result, SegServingError):
-            failures += 1
-            print(f"failed: {path}: {result.message}", file=sys.stderr)
-            continue
-        result.save(out / f"{path.stem}_mask.png")
-        if args.overlay:
-            Image.fromarray(result.overlay(path, rgb=True)).save(out / f"{path.stem}_overlay.jpg", quality=90)
-        if args.cutout:
-            Image.fromarray(result.cutout(path, rgb=True), mode="RGBA").save(out / f"{path.stem}_cutout.png")
-    done = len(files) - failures
-    print(f"{done}/{len(files)} images segmented in {elapsed:.2f} s ({len(files) / elapsed:.1f} images/s), "
-          f"{failures} failed; results in {out}")  # fmt: skip
-    return 1 if failures else 0
+
+        def job(item: Item) -> None:
+            result = client.segment(item.source, probability=probability)
+            write_atomic(item.target, render(result, args.output, item.source))
+
+        return _run(todo, progress, args.workers, job, args.out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_segment(args)
+def run_id_photo(args: argparse.Namespace) -> int:
+    extension = ".png" if args.format == "png" or (args.format is None and args.background == "transparent") else ".jpg"
+    single = len(args.inputs) == 1 and args.inputs[0].is_file() and args.out.suffix.lower() in PHOTO_SUFFIXES
+    items = [Item(args.inputs[0].resolve(), args.out)] if single else _plan(args, extension)
+    if items is None:
+        return 2
+    todo, progress = _prepare(args, items, "id-photo")
+    with SegClient(args.server, model=args.model, timeout=args.timeout, api_key=args.api_key) as client:
+
+        def job(item: Item) -> None:
+            photo = client.id_photo(item.source, background=args.background, size=args.size, width=args.width,
+                                    height=args.height, crop=args.crop, format=args.format, max_kb=args.max_kb,
+                                    sheet=args.sheet, refine=args.refine)  # fmt: skip
+            if photo.sheet is not None:
+                write_atomic(item.target.with_suffix(".sheet" + item.target.suffix), photo.sheet)
+            write_atomic(item.target, photo.photo)
+
+        return _run(todo, progress, args.workers, job, args.out)
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m client_sdk") -> int:
+    args = build_parser(prog).parse_args(argv)
+    return run_segment(args) if args.command == "segment" else run_id_photo(args)

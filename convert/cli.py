@@ -30,9 +30,19 @@ def _shape(value: str) -> list[int | None]:
     return [None if d == -1 else d for d in dims]
 
 
-def build_parser() -> argparse.ArgumentParser:
+EXAMPLES = """examples:
+  %(prog)s --dirname output/export --serving_server seg/serving_server --serving_client seg/serving_client
+  %(prog)s --dirname output/export --model_filename model.pdmodel --params_filename model.pdiparams \\
+      --fetch_alias_names output --onnx
+
+Then serve it: segserving serve --model seg/serving_server (or python -m server.start)."""
+
+
+def build_parser(prog: str = "python -m convert") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m convert",
+        prog=prog,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Convert an exported Paddle inference model (PaddleSeg export dir with model.json or "
         "model.pdmodel + model.pdiparams + deploy.yaml, a fluid __model__ dir, or a Paddle Serving "
         "serving_server dir) into serving_server/ + serving_client/ in Paddle Serving's layout, with "
@@ -94,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m convert") -> int:
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     opts = ConvertOptions(
         dirname=Path(args.dirname),

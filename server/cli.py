@@ -47,11 +47,22 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(marked, namespace)
 
 
-def build_parser() -> argparse.ArgumentParser:
+EXAMPLES = """examples:
+  %(prog)s                                          the bundled portrait model on 0.0.0.0:9393
+  %(prog)s --model seg/serving_server --port 9393 --thread 10 --gpu_ids 0     Paddle Serving's command line
+  %(prog)s --model portrait seg --api_key_file keys.txt --ssl_certfile cert.pem --ssl_keyfile key.pem
+  %(prog)s stop --port 9393                         drain, then stop the server on that port
+
+Paddle Serving 0.9's other flags are accepted too (docs/serve-flags.md)."""
+
+
+def build_parser(prog: str = "python -m server.start") -> argparse.ArgumentParser:
     p = _Parser(
-        prog="python -m server.start",
+        prog=prog,
         description="Serve segmentation models over Paddle Serving's GeneralModelService (HTTP JSON/protobuf and "
         "gRPC), KServe v2 and an image API, all on one port.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("command", nargs="?", default="start", choices=("start", "stop", "kill", "check"),
                    help="start (default); stop (drain, then exit) or kill the server on --port (every one under "
@@ -319,8 +330,8 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     )  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, prog: str = "python -m server.start") -> int:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command != "start":

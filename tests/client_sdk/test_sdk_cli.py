@@ -1,8 +1,10 @@
-"""`python -m client_sdk segment ...` in a child process against a real server: masks, overlays and cut-outs written
-at each image's size, failures counted in the summary and the exit code."""
+"""`segserving segment` / `segserving id-photo` (as `python -m segserving`, and `python -m client_sdk`) in child
+processes against a real server: output names that never collide, subfolders kept, visible masks, every output
+kind at each image's size, resume, one plain line per bad file, logs without carriage returns, exit codes."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +20,9 @@ from servers import ServerProcess, free_port, start_server
 from client_sdk import SegClient
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGES = {"wide.jpg": (301, 199), "tall.png": (150, 260), "square.png": (256, 256)}
+Run = subprocess.CompletedProcess[str]
+# a.jpg and a.png: same stem, different pictures (sizes differ, so a collision would show)
+IMAGES = {"a.jpg": (301, 199), "a.png": (150, 260), "sub/b.png": (256, 256), "sub/deeper/c.webp": (120, 90)}
 
 
 @pytest.fixture(scope="module")
@@ -29,89 +33,164 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three good pictures of different sizes and formats, one broken file, and a file that is not an image."""
-    folder = tmp_path_factory.mktemp("cli-in")
+    """Pictures in a tree, a broken JPEG, and a text file."""
+    folder = tmp_path_factory.mktemp("cli-in") / "photos"
     for name, size in IMAGES.items():
-        (folder / name).write_bytes(encoded(photo_rgb(*size), "JPEG" if name.endswith(".jpg") else "PNG"))
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fmt = {".jpg": "JPEG", ".png": "PNG", ".webp": "WEBP"}[path.suffix]
+        path.write_bytes(encoded(photo_rgb(*size), fmt))
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff this is not a picture" * 10)
-    (folder / "notes.txt").write_text("not an image: the CLI skips it")
+    (folder / "notes.txt").write_text("not an image: folders only contribute images")
     return folder
 
 
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "client_sdk", *map(str, args)], cwd=ROOT, env=child_env(),
+def cli(*args: str | Path, module: str = "segserving") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, env=child_env(),
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
 
 
+def out_names(out: Path) -> list[str]:
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+
+
 @pytest.fixture(scope="module")
-def folder_run(server: ServerProcess, folder: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
-    out = tmp_path_factory.mktemp("cli-out") / "results"  # created by the CLI
-    proc = run_cli("segment", folder, "--server", server.address, "--out", out, "--overlay", "--cutout",
-                   "--no-progress")  # fmt: skip
-    return out, proc
+def recursive_run(server: ServerProcess, folder: Path,
+                  tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Run]:  # fmt: skip
+    out = tmp_path_factory.mktemp("cli-out") / "masks"
+    return out, cli("segment", folder, "-r", "-o", out, "--server", server.address, "--progress-every", "0")
 
 
-def test_a_broken_file_fails_the_run_but_not_the_others(folder_run: tuple[Path, subprocess.CompletedProcess[str]],
-                                                        folder: Path) -> None:  # fmt: skip
-    out, proc = folder_run
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "broken.jpg" in proc.stderr and "failed" in proc.stderr
+def test_subfolders_are_kept_and_names_never_collide(recursive_run: tuple[Path, Run],
+                                                     folder: Path) -> None:  # fmt: skip
+    out, _ = recursive_run
+    assert out_names(out) == sorted(f"{name}.png" for name in IMAGES)
+    for name, size in IMAGES.items():
+        with Image.open(out / f"{name}.png") as mask:
+            assert mask.size == size, name  # a.jpg.png and a.png.png hold each their own picture's mask
+
+
+def test_a_bad_file_is_one_plain_line_and_the_others_go_on(recursive_run: tuple[Path, Run],
+                                                           folder: Path) -> None:  # fmt: skip
+    out, proc = recursive_run
+    assert proc.returncode == 1, proc.stderr
+    failures = [line for line in proc.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failures) == 1 and "broken.jpg: not an image" in failures[0], proc.stderr
+    assert "BytesIO" not in proc.stderr and "Traceback" not in proc.stderr and "notes" not in proc.stderr
     summary = proc.stdout.strip().splitlines()[-1]
-    assert "3/4 images segmented" in summary
-    assert "1 failed" in summary
-    assert "images/s" in summary
-    assert str(out) in summary
-    assert "notes" not in proc.stdout + proc.stderr  # only image suffixes are picked up
-    assert not (out / "broken_mask.png").exists()
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{Path(name).stem}_{kind}" for name in IMAGES for kind in ("mask.png", "overlay.jpg", "cutout.png")
-    )
+    assert summary.startswith("5 images: 4 written, 0 skipped (already there), 1 failed") and str(out) in summary
 
 
-def test_outputs_are_at_each_images_size(folder_run: tuple[Path, subprocess.CompletedProcess[str]], folder: Path,
-                                         server: ServerProcess) -> None:  # fmt: skip
-    out, _ = folder_run
+def test_logs_get_plain_progress_lines_without_carriage_returns(
+        recursive_run: tuple[Path, Run]) -> None:  # fmt: skip
+    _, proc = recursive_run
+    assert "\r" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("segment: ")]
+    assert lines and lines[-1].startswith("segment: 5/5 (4 written, 0 skipped, 1 failed)"), proc.stderr
+
+
+def test_masks_are_visible_and_match_the_sdk(recursive_run: tuple[Path, Run],
+                                             folder: Path, server: ServerProcess) -> None:  # fmt: skip
+    out, _ = recursive_run
     with SegClient(server.address) as client:
-        for name, size in IMAGES.items():
-            stem = Path(name).stem
-            expected = client.segment(folder / name, probability=True)
-            with Image.open(out / f"{stem}_mask.png") as mask:
-                assert mask.size == size and mask.mode == "L"
-                np.testing.assert_array_equal(np.array(mask), expected.label_map)
-            with Image.open(out / f"{stem}_overlay.jpg") as overlay:
-                assert overlay.format == "JPEG" and overlay.size == size and overlay.mode == "RGB"
-            with Image.open(out / f"{stem}_cutout.png") as cutout:
-                assert cutout.size == size and cutout.mode == "RGBA"
-                rgba = np.array(cutout)
-            assert expected.probability is not None
-            np.testing.assert_array_equal(rgba[:, :, 3], np.rint(expected.probability * 255).astype(np.uint8))
-            with Image.open(folder / name) as original:
-                np.testing.assert_array_equal(rgba[:, :, :3], np.array(original.convert("RGB")))
+        expected = client.segment(folder / "a.jpg").label_map
+    with Image.open(out / "a.jpg.png") as mask:
+        values = np.array(mask)
+    assert mask.mode == "L" and set(np.unique(values)) <= {0, 255} and values.max() == 255
+    np.testing.assert_array_equal(values, (expected > 0).astype(np.uint8) * 255)
 
 
-def test_good_files_over_grpc_exit_zero(server: ServerProcess, folder: Path, tmp_path: Path) -> None:
-    files = [folder / name for name in IMAGES]
-    proc = run_cli("segment", *files, "--server", f"localhost:{server.port}", "--out", tmp_path, "--protocol", "grpc",
-                   "--concurrency", "2", "--no-progress")  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3/3 images segmented" in proc.stdout and "0 failed" in proc.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{Path(n).stem}_mask.png" for n in IMAGES)
+def test_without_recursive_only_the_top_folder(server: ServerProcess, folder: Path, tmp_path: Path) -> None:
+    proc = cli("segment", folder, "-o", tmp_path, "--server", server.address, "--no-progress")
+    assert out_names(tmp_path) == ["a.jpg.png", "a.png.png"]
+    assert proc.returncode == 1  # broken.jpg is in the top folder
 
 
-def test_progress_bar_by_default(server: ServerProcess, folder: Path, tmp_path: Path) -> None:
-    proc = run_cli("segment", folder / "tall.png", "--server", server.url, "--out", tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1/1" in proc.stderr  # tqdm draws on stderr
-    with Image.open(tmp_path / "tall_mask.png") as mask:
-        assert mask.size == IMAGES["tall.png"]
+@pytest.mark.parametrize(("kind", "mode"), [("probability", "L"), ("overlay", "RGB"), ("cutout", "RGBA")])
+def test_output_kinds(server: ServerProcess, folder: Path, tmp_path: Path, kind: str, mode: str) -> None:
+    proc = cli("segment", folder / "a.jpg", "-o", tmp_path, "--output", kind, "--server", server.address,
+               "--protocol", "grpc", "--no-progress")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with SegClient(server.address) as client:
+        expected = client.segment(folder / "a.jpg", probability=True)
+    assert expected.probability is not None
+    probability = np.rint(expected.probability * 255).astype(np.uint8)
+    with Image.open(tmp_path / "a.jpg.png") as result:
+        assert (result.mode, result.size) == (mode, IMAGES["a.jpg"])
+        pixels = np.array(result)
+    with Image.open(folder / "a.jpg") as original:
+        rgb = np.array(original.convert("RGB"))
+    if kind == "probability":
+        np.testing.assert_array_equal(pixels, probability)
+    elif kind == "cutout":
+        np.testing.assert_array_equal(pixels[:, :, 3], probability)
+        np.testing.assert_array_equal(pixels[:, :, :3], rgb)
+    else:
+        person = expected.label_map == 1
+        assert (pixels[person] != rgb[person]).any() and (pixels[~person] != rgb[~person]).any()
 
 
-def test_no_images_and_unreachable_server(folder: Path, tmp_path: Path) -> None:
+def test_skip_existing_resumes(server: ServerProcess, folder: Path, tmp_path: Path) -> None:
+    inputs = [folder / "a.jpg", folder / "a.png", folder / "sub" / "b.png"]
+    first = cli("segment", *inputs, "-o", tmp_path, "--server", server.address, "--no-progress")
+    assert first.returncode == 0, first.stderr
+    assert out_names(tmp_path) == ["a.jpg.png", "a.png.png", "sub/b.png.png"]  # below the inputs' common folder
+    kept = tmp_path / "a.jpg.png"
+    os.utime(kept, (1, 1))
+    (tmp_path / "sub" / "b.png.png").unlink()
+    again = cli("segment", *inputs, "-o", tmp_path, "--server", server.address, "--no-progress", "--skip-existing")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip().splitlines()[-1].startswith("3 images: 1 written, 2 skipped (already there)")
+    assert kept.stat().st_mtime == 1 and (tmp_path / "sub" / "b.png.png").is_file()
+    assert not [p for p in tmp_path.rglob("*.part")]
+
+
+def test_no_images_bad_paths_and_an_unreachable_server(folder: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = run_cli("segment", empty, "--out", tmp_path / "out")
-    assert proc.returncode == 2 and "no images" in proc.stderr
-    proc = run_cli("segment", folder / "tall.png", "--server", f"127.0.0.1:{free_port()}", "--out", tmp_path / "out",
-                   "--no-progress", "--timeout", "5")  # fmt: skip
+    proc = cli("segment", empty, "-o", tmp_path / "out")
+    assert proc.returncode == 2 and "no images in" in proc.stderr and "-r for subfolders" in proc.stderr
+    proc = cli("segment", tmp_path / "nope.jpg", "-o", tmp_path / "out")
+    assert proc.returncode == 2 and "nope.jpg: no such file or folder" in proc.stderr
+    good = [folder / name for name in IMAGES]
+    proc = cli("segment", *good, "-o", tmp_path / "out", "--server", f"127.0.0.1:{free_port()}", "--no-progress",
+               "--timeout", "5")  # fmt: skip
     assert proc.returncode == 1
-    assert "1 failed" in proc.stdout and "cannot reach the server" in proc.stderr
+    assert proc.stderr.count("cannot reach") == 1 and "failed: " not in proc.stderr  # stopped at the first, once
+    assert not (tmp_path / "out").exists() or not out_names(tmp_path / "out")
+
+
+def test_python_m_client_sdk_is_the_same_command(server: ServerProcess, folder: Path, tmp_path: Path) -> None:
+    proc = cli("segment", folder / "a.png", "--out", tmp_path, "--server", server.url, "--no-progress",
+               module="client_sdk")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert out_names(tmp_path) == ["a.png.png"]
+
+
+# ----- id-photo -----
+def test_id_photo_one_file_with_a_print_sheet(server: ServerProcess, tmp_path: Path) -> None:
+    portrait = tmp_path / "me.jpg"
+    portrait.write_bytes(encoded(photo_rgb(512, 512), "JPEG"))
+    out = tmp_path / "id" / "id.jpg"
+    proc = cli("id-photo", portrait, "-o", out, "--background", "blue", "--size", "1inch", "--sheet", "4R",
+               "--server", server.address, "--no-progress")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(out) as photo:
+        assert (photo.format, photo.size) == ("JPEG", (295, 413))
+        corner = np.array(photo.convert("RGB"))[2, 2].astype(int)
+    assert corner[2] > 150 and corner[0] < 100  # the blue background
+    with Image.open(out.with_name("id.sheet.jpg")) as sheet:
+        assert sheet.format == "JPEG" and sheet.size[0] > 295 * 2
+
+
+def test_id_photo_over_a_folder_reports_a_photo_without_a_face(server: ServerProcess, tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "me.jpg").write_bytes(encoded(photo_rgb(512, 512), "JPEG"))
+    (photos / "wall.png").write_bytes(encoded(np.full((300, 300, 3), 200, np.uint8), "PNG"))
+    proc = cli("id-photo", photos, "-o", tmp_path / "ids", "--format", "png", "--server", server.address,
+               "--no-progress")  # fmt: skip
+    assert proc.returncode == 1
+    assert out_names(tmp_path / "ids") == ["me.jpg.png"]
+    failures = [line for line in proc.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failures) == 1 and "wall.png" in failures[0] and "face" in failures[0], proc.stderr

@@ -88,14 +88,22 @@ def test_segment_from_the_fresh_venv(venv: Path, server: ServerProcess, tmp_path
     assert proc.stdout.strip() == f"({H}, {W})"
 
 
-def test_cli_from_the_fresh_venv(venv: Path, server: ServerProcess, tmp_path: Path) -> None:
+def test_the_installed_segserving_command(venv: Path, server: ServerProcess, tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "person.png").write_bytes(encoded(photo_rgb(W, H), "PNG"))
-    proc = run_in(venv, "-m", "client_sdk", "segment", str(tmp_path / "in"), "--server", server.address, "--out",
-                  str(tmp_path / "out"), "--cutout", "--no-progress")  # fmt: skip
+    command = venv.parent / "segserving"  # the console script pip wrote
+    version = subprocess.run([str(command), "--version"], env=clean_env(), capture_output=True, text=True,
+                             timeout=60, check=False)  # fmt: skip
+    assert version.returncode == 0 and version.stdout.strip() == "segserving 0.1.0", version.stderr
+    proc = subprocess.run([str(command), "segment", str(tmp_path / "in"), "--server", server.address, "-o",
+                           str(tmp_path / "out"), "--output", "cutout", "--no-progress"], cwd=venv.parents[2],
+                          env=clean_env(), capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1/1 images segmented" in proc.stdout
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["person_cutout.png", "person_mask.png"]
+    assert proc.stdout.strip().splitlines()[-1].startswith("1 images: 1 written")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["person.png.png"]
+    serve = subprocess.run([str(command), "serve"], cwd=venv.parents[2], env=clean_env(), capture_output=True,
+                           text=True, timeout=60, check=False)  # fmt: skip
+    assert serve.returncode == 1 and "[server] extra" in serve.stderr and "Traceback" not in serve.stderr
 
 
 def test_the_server_names_its_extra_instead_of_a_traceback(venv: Path) -> None:
