@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.errors import Busy
+from server.errors import Busy, DeadlineExceeded
 
 SMOOTHING = 0.2  # weight of the newest batch in the mean service time
 HEADROOM = 0.8  # admit when the estimate fits this share of the deadline: it is a mean, the deadline a hard cut
@@ -46,10 +46,14 @@ def admit(model: str, service: ServiceTime, ahead: int, workers: int, batch_size
     """Busy (429) when the `ahead` jobs already queued or running would keep a new request past its deadline,
     `budget_s` from now. Its answer comes when its whole batch is done, so the batch it would join (up to
     batch_size jobs, as many as are waiting) counts too. The retry hint is how long until that fits a fresh
-    deadline of the same length. A request with nothing ahead is always admitted: a deadline too short for one
-    job is a 504, not a 429."""
+    deadline of the same length. A request with nothing ahead is always admitted; one whose deadline is shorter
+    than one job alone takes could not succeed on an idle server either, so it is a 504 at once, not a 429 whose
+    retry would fail the same way."""
     if ahead == 0 or service.per_job is None:
         return
+    if service.per_job > budget_s:
+        raise DeadlineExceeded(f"the request's deadline ({budget_s * 1000:.1f} ms) is shorter than one image takes "
+                               f"(about {service.per_job * 1000:.0f} ms), with work ahead of it")  # fmt: skip
     wait = service.backlog_s(ahead, workers)
     done = service.backlog_s(ahead + min(batch_size, ahead + 1), workers)
     if done <= HEADROOM * budget_s:

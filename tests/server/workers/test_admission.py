@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.errors import Busy
+from server.errors import Busy, DeadlineExceeded
 from server.workers.admission import HEADROOM, UNMEASURED_HINT_S, ServiceTime, admit
 
 
@@ -50,3 +50,13 @@ def test_work_ahead_beyond_the_deadline_is_refused_with_a_hint() -> None:
     assert "(250 ms)" in error.message
     assert error.retry_after == pytest.approx(0.280 - HEADROOM * 0.250)
     admit("m", service, ahead=20, workers=2, batch_size=8, budget_s=0.250)  # two workers halve the wait
+
+
+def test_a_deadline_shorter_than_one_job_is_a_504_not_a_429() -> None:
+    service = ServiceTime()
+    service.observe(0.006, 1)  # 6 ms per job
+    with pytest.raises(DeadlineExceeded) as info:  # a retry with the same deadline could never succeed
+        admit("m", service, ahead=1, workers=1, batch_size=8, budget_s=0.0001)
+    assert info.value.status == 504 and "shorter than one image takes (about 6 ms)" in info.value.message
+    with pytest.raises(Busy):  # long enough for one job, not for the queue: overload
+        admit("m", service, ahead=50, workers=1, batch_size=8, budget_s=0.010)
