@@ -12,6 +12,7 @@ from typing import Any, Literal
 from PIL import Image
 from tqdm import tqdm
 
+from client_sdk.endpoints import Policy, Router, failover, failover_async
 from client_sdk.errors import InvalidInput, SegServingError
 from client_sdk.idphoto import IdPhoto, id_photo_params
 from client_sdk.images import ImageInput, describe, encode
@@ -53,21 +54,32 @@ def _encode(image: ImageInput, rgb: bool) -> bytes:
 
 
 class _ClientBase:
-    """What SegClient and AsyncSegClient share: settings, the transport choice, ID-photo request building."""
+    """What SegClient and AsyncSegClient share: settings, the endpoints and their transports, ID-photo requests."""
 
     _transports: tuple[type, type]  # (HTTP, gRPC)
 
-    def __init__(self, endpoint: str = DEFAULT_ENDPOINT, model: str = DEFAULT_MODEL, protocol: Protocol = "http",
-                 timeout: float = 30.0, retries: int = 3, api_key: str | None = None,
-                 backoff: float = 0.1, verify: Verify = True) -> None:  # fmt: skip
+    def __init__(self, endpoint: str | Sequence[str] = DEFAULT_ENDPOINT, model: str = DEFAULT_MODEL,
+                 protocol: Protocol = "http", timeout: float = 30.0, retries: int = 3, api_key: str | None = None,
+                 backoff: float = 0.1, verify: Verify = True, balance: Policy = "round_robin") -> None:  # fmt: skip
         if protocol not in ("http", "grpc"):
             raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
-        self.model, self.timeout = model, timeout
+        endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
+        if not endpoints:
+            raise ValueError("give at least one endpoint")
+        self.model, self.timeout, self.protocol = model, timeout, protocol
         self.retry = RetryPolicy(retries, backoff)
-        self._args = (endpoint, _headers(api_key), verify)
-        http, grpc_ = self._transports
-        self._transport = http(*self._args) if protocol == "http" else grpc_(*self._args)
-        self._http = self._transport if protocol == "http" else None  # id_photo always goes over HTTP
+        self._router = Router(policy=balance)
+        self._router.add("default", endpoints)
+        self._headers, self._verify = _headers(api_key), verify
+        self._made: dict[tuple[str, str], Any] = {}  # (protocol, endpoint) -> transport, made on first use
+
+    def _transport(self, endpoint: str, protocol: str | None = None) -> Any:
+        """The transport to `endpoint` (id_photo always goes over HTTP, whatever the client's protocol)."""
+        key = (protocol or self.protocol, endpoint)
+        if key not in self._made:
+            kind = self._transports[0] if key[0] == "http" else self._transports[1]
+            self._made[key] = kind(endpoint, self._headers, self._verify)
+        return self._made[key]
 
     def _id_photo_request(self, image: ImageInput, rgb: bool, model: str | None,
                           **options: Any) -> tuple[bytes, dict[str, str]]:  # fmt: skip
@@ -76,15 +88,11 @@ class _ClientBase:
             params["model"] = model or self.model
         return _encode(image, rgb), params
 
-    def _http_transport(self) -> Any:
-        """The HTTP transport (id_photo always goes over HTTP), made on first use when the client speaks gRPC."""
-        if self._http is None:
-            self._http = self._transports[0](*self._args)
-        return self._http
-
 
 class SegClient(_ClientBase):
-    """A connection-pooled client for one server.
+    """A connection-pooled client for one server, or several: SegClient(["10.0.0.1:9393", "10.0.0.2:9393"])
+    spreads calls round-robin (balance="least_outstanding": to the one with the fewest calls in flight); one that
+    cannot be reached or answers 503 is skipped for a growing cooldown and the call goes to the next at once.
 
     >>> client = SegClient("127.0.0.1:9393")
     >>> result = client.segment("photo.jpg")          # SegResult at the photo's size
@@ -102,8 +110,11 @@ class SegClient(_ClientBase):
         or a PIL image. probability=True also returns the probability map of class_id (default: class 1)."""
         data = _encode(image, rgb)
         options = _options(probability, class_id)
-        return with_retries(lambda left: self._transport.segment(model or self.model, data, options, left),
-                            self.retry, self.timeout)  # fmt: skip
+
+        def send(endpoint: str, left: float) -> SegResult:
+            return self._transport(endpoint).segment(model or self.model, data, options, left)
+
+        return with_retries(lambda left: failover(self._router, send, left)[0], self.retry, self.timeout)
 
     def segment_batch(self, images: Iterable[ImageInput], *, concurrency: int = 4, progress: bool = True,
                       rgb: bool = False, probability: bool = False, class_id: int | None = None,
@@ -133,15 +144,17 @@ class SegClient(_ClientBase):
         data, params = self._id_photo_request(image, rgb, model, background=background, size=size, width=width,
                                               height=height, crop=crop, format=format, max_kb=max_kb, sheet=sheet,
                                               refine=refine)  # fmt: skip
-        http = self._http_transport()
-        body = with_retries(lambda left: http.post_image("/v1/id-photo", data, params, left), self.retry,
-                            self.timeout)  # fmt: skip
+
+        def send(endpoint: str, left: float) -> bytes:
+            return self._transport(endpoint, "http").post_image("/v1/id-photo", data, params, left)
+
+        body = with_retries(lambda left: failover(self._router, send, left)[0], self.retry, self.timeout)
         return IdPhoto.from_json(json.loads(body))
 
     def close(self) -> None:
-        self._transport.close()
-        if self._http is not None and self._http is not self._transport:
-            self._http.close()
+        for transport in self._made.values():
+            transport.close()
+        self._made.clear()
 
     def __enter__(self) -> SegClient:
         return self
@@ -160,9 +173,13 @@ class AsyncSegClient(_ClientBase):
         """See SegClient.segment."""
         data = _encode(image, rgb)
         options = _options(probability, class_id)
-        return await with_retries_async(
-            lambda left: self._transport.segment(model or self.model, data, options, left), self.retry, self.timeout
-        )
+
+        async def send(endpoint: str, left: float) -> SegResult:
+            return await self._transport(endpoint).segment(model or self.model, data, options, left)
+
+        answer = await with_retries_async(lambda left: failover_async(self._router, send, left), self.retry,
+                                          self.timeout)  # fmt: skip
+        return answer[0]
 
     async def segment_batch(self, images: Iterable[ImageInput], *, concurrency: int = 4, progress: bool = True,
                             rgb: bool = False, probability: bool = False, class_id: int | None = None,
@@ -195,15 +212,18 @@ class AsyncSegClient(_ClientBase):
         data, params = self._id_photo_request(image, rgb, model, background=background, size=size, width=width,
                                               height=height, crop=crop, format=format, max_kb=max_kb, sheet=sheet,
                                               refine=refine)  # fmt: skip
-        http = self._http_transport()
-        body = await with_retries_async(lambda left: http.post_image("/v1/id-photo", data, params, left),
-                                        self.retry, self.timeout)  # fmt: skip
-        return IdPhoto.from_json(json.loads(body))
+
+        async def send(endpoint: str, left: float) -> bytes:
+            return await self._transport(endpoint, "http").post_image("/v1/id-photo", data, params, left)
+
+        answer = await with_retries_async(lambda left: failover_async(self._router, send, left), self.retry,
+                                          self.timeout)  # fmt: skip
+        return IdPhoto.from_json(json.loads(answer[0]))
 
     async def close(self) -> None:
-        await self._transport.close()
-        if self._http is not None and self._http is not self._transport:
-            await self._http.close()
+        for transport in self._made.values():
+            await transport.close()
+        self._made.clear()
 
     async def __aenter__(self) -> AsyncSegClient:
         return self

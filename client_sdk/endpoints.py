@@ -1,13 +1,22 @@
-"""Which server a Paddle Serving-style client sends each request to: weighted variants (Paddle Serving's A/B
-`add_variant`), round-robin over each variant's endpoints, and endpoints that could not be reached sitting out a
-growing cooldown while the others take their traffic."""
+"""Which server a client sends each request to: weighted variants (Paddle Serving's A/B `add_variant`),
+round-robin or least-outstanding over each variant's endpoints, and endpoints that could not be reached (or
+answered 503) sitting out a growing cooldown while the others take their traffic; `failover` / `failover_async`
+run one call across them."""
 
 from __future__ import annotations
 
 import random
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+from client_sdk.errors import Timeout, Unavailable
+
+T = TypeVar("T")
+Policy = Literal["round_robin", "least_outstanding"]
+POLICIES = ("round_robin", "least_outstanding")
 
 COOLDOWN_S = 1.0  # the first pause of an endpoint that could not be reached; doubled each time, up to MAX
 MAX_COOLDOWN_S = 30.0
@@ -18,6 +27,7 @@ class _Endpoint:
     address: str
     down_until: float = 0.0  # time.monotonic() before which it is only tried when nothing else is up
     failures: int = 0
+    in_flight: int = 0  # calls sent to it and not answered yet
 
 
 @dataclass
@@ -34,7 +44,10 @@ class Router:
     """Thread-safe choice of endpoints for one request: `plan()` lists (tag, endpoint) in the order to try them;
     the caller reports `failed(endpoint)` when one could not be reached and `succeeded(endpoint)` when it answered."""
 
-    def __init__(self, rng: random.Random | None = None) -> None:
+    def __init__(self, rng: random.Random | None = None, policy: Policy = "round_robin") -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+        self.policy = policy
         self._variants: list[Variant] = []
         self._by_address: dict[str, _Endpoint] = {}
         self._lock = threading.Lock()
@@ -79,6 +92,8 @@ class Router:
                 if variant is first:
                     variant.next = start + 1
                 rotated = variant.endpoints[start:] + variant.endpoints[:start]
+                if self.policy == "least_outstanding":  # fewest calls in flight first; the rotation breaks ties
+                    rotated.sort(key=lambda e: e.in_flight)
                 order.extend((variant.tag, e) for e in rotated)
             unique: dict[str, tuple[str, _Endpoint]] = {}
             for tag, node in order:  # an endpoint in several variants is tried once, under its first tag
@@ -95,8 +110,67 @@ class Router:
                 node.down_until = time.monotonic() + min(MAX_COOLDOWN_S, COOLDOWN_S * 2**node.failures)
                 node.failures += 1
 
+    def started(self, address: str) -> None:
+        with self._lock:
+            node = self._by_address.get(address)
+            if node is not None:
+                node.in_flight += 1
+
+    def finished(self, address: str) -> None:
+        with self._lock:
+            node = self._by_address.get(address)
+            if node is not None:
+                node.in_flight = max(0, node.in_flight - 1)
+
     def succeeded(self, address: str) -> None:
         with self._lock:
             node = self._by_address.get(address)
             if node is not None and node.failures:
                 node.down_until, node.failures = 0.0, 0
+
+
+def failover(router: Router, send: Callable[[str, float], T], left: float) -> tuple[T, str]:
+    """(answer, variant tag) from the first endpoint in `router.plan()` that answers `send(endpoint, seconds_left)`.
+    An endpoint raising Unavailable (no connection, connection lost, 503) is marked down and the call moves on to
+    the next; any other error is the caller's. The last Unavailable when none answers (Timeout if time ran out
+    before any was tried)."""
+    deadline = time.monotonic() + left
+    error: Unavailable | None = None
+    for tag, endpoint in router.plan():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 and error is not None:
+            break
+        router.started(endpoint)
+        try:
+            answer = send(endpoint, remaining)
+        except Unavailable as exc:
+            router.failed(endpoint)
+            error = exc
+            continue
+        finally:
+            router.finished(endpoint)
+        router.succeeded(endpoint)
+        return answer, tag
+    raise error or Timeout(f"no answer within {left:.3g} s")
+
+
+async def failover_async(router: Router, send: Callable[[str, float], Awaitable[T]], left: float) -> tuple[T, str]:
+    """failover for coroutines."""
+    deadline = time.monotonic() + left
+    error: Unavailable | None = None
+    for tag, endpoint in router.plan():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 and error is not None:
+            break
+        router.started(endpoint)
+        try:
+            answer = await send(endpoint, remaining)
+        except Unavailable as exc:
+            router.failed(endpoint)
+            error = exc
+            continue
+        finally:
+            router.finished(endpoint)
+        router.succeeded(endpoint)
+        return answer, tag
+    raise error or Timeout(f"no answer within {left:.3g} s")

@@ -8,9 +8,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ import grpc
 import httpx
 import numpy as np
 
-from client_sdk.endpoints import Router
-from client_sdk.errors import InvalidInput, SegServingError, Timeout, Unavailable, error_for
+from client_sdk.endpoints import Policy, Router, failover
+from client_sdk.errors import InvalidInput, SegServingError, Unavailable, error_for
 from client_sdk.retry import RetryPolicy, with_retries
 from client_sdk.tensors import request_json, request_proto, response_to_dict
 from client_sdk.transport import (
@@ -49,14 +48,6 @@ class UnknownFetchName(InvalidInput):
     """A requested fetch name is neither an alias nor a real output name of the model."""
 
 
-class _Unreachable(Exception):
-    """This endpoint could not take the request (no connection, connection lost, or 503): try the next one."""
-
-    def __init__(self, error: SegServingError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
 class ServingClient:
     """Paddle Serving's brpc `Client` API: load_client_config, connect, predict -> {alias: numpy array}.
 
@@ -72,11 +63,12 @@ class ServingClient:
     timeout_ms.
     """
 
-    def __init__(self, ip: str = "127.0.0.1", port: str | int = DEFAULT_PORT,
+    def __init__(self, ip: str | Sequence[str] = "127.0.0.1", port: str | int = DEFAULT_PORT,
                  service_name: str = "/GeneralModelService/inference", timeout_ms: int = 200_000,
                  retries: int = 2, model: str | None = None, api_key: str | None = None,
-                 verify: Verify = True) -> None:  # fmt: skip
-        self._endpoint = f"{ip}:{port}"
+                 verify: Verify = True, balance: Policy = "round_robin") -> None:  # fmt: skip
+        """`ip` may be a list of endpoints ('host:port' or URLs): the same as connect(that list)."""
+        self._endpoints = [f"{ip}:{port}"] if isinstance(ip, str) else list(ip)  # connect() without endpoints
         self.service_name = service_name
         self.timeout_ms = timeout_ms
         self.retries = retries
@@ -87,10 +79,12 @@ class ServingClient:
         self._compress_request, self._compress_response = False, True
         key = api_key or os.environ.get(API_KEY_ENV)  # Paddle's Client has no key: the env var needs no code change
         self._headers: dict[str, str] = {"Authorization": f"Bearer {key}"} if key else {}
-        self._router = Router()
+        self._router = Router(policy=balance)
         self._variants_added = False
         self._http: httpx.Client | None = None
         self._channels: dict[str, grpc.Channel] = {}
+        if not isinstance(ip, str):
+            self.connect()
 
     # ----- configuration (Paddle Serving's method names) -----
     def load_client_config(self, path: str | PathLike[str] | list[str | PathLike[str]]) -> None:
@@ -117,7 +111,7 @@ class ServingClient:
                               stacklevel=2)  # fmt: skip
         else:
             self._router.clear()
-            self._router.add(f"default_tag_{id(self)}", addresses or [self._endpoint])
+            self._router.add(f"default_tag_{id(self)}", addresses or self._endpoints)
         self.close()
 
     def set_http_proto(self, flag: bool) -> None:
@@ -252,27 +246,13 @@ class ServingClient:
             body, content_type = json.dumps(request_json(feeds, fetch, log_id)).encode(), "application/json"
         if not self._router:
             self.connect()
-        send = self._grpc_call if self._grpc else self._http_sender(content_type)
-        return with_retries(lambda left: self._failover(send, body, left), RetryPolicy(self.retries),
-                            self.timeout_ms / 1000)  # fmt: skip
+        call = self._grpc_call if self._grpc else self._http_sender(content_type)
 
-    def _failover(self, send: Callable[[str, bytes, float], Raw], body: bytes, left: float) -> tuple[Raw, str]:
-        """Try the endpoints in the router's order until one answers; the last one's error if none can."""
-        deadline = time.monotonic() + left
-        error: SegServingError | None = None
-        for tag, endpoint in self._router.plan():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                raw = send(endpoint, body, remaining)
-            except _Unreachable as unreachable:
-                self._router.failed(endpoint)
-                error = unreachable.error
-                continue
-            self._router.succeeded(endpoint)
-            return raw, tag
-        raise error or Timeout(f"no answer within {left:.3g} s")
+        def send(endpoint: str, left: float) -> Raw:
+            return call(endpoint, body, left)
+
+        return with_retries(lambda left: failover(self._router, send, left), RetryPolicy(self.retries),
+                            self.timeout_ms / 1000)  # fmt: skip
 
     def _http_sender(self, content_type: str) -> Callable[[str, bytes, float], Raw]:
         headers = {"Content-Type": content_type, "Accept-Encoding": "gzip" if self._compress_response else "identity"}
@@ -291,13 +271,12 @@ class ServingClient:
                                        params=params, timeout=limits)  # fmt: skip
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
                 httpx.WriteError) as exc:  # fmt: skip
-            raise _Unreachable(Unavailable(f"cannot reach {endpoint}: {exc or type(exc).__name__}")) from None
+            raise Unavailable(f"cannot reach {endpoint}: {exc or type(exc).__name__}") from None
         except httpx.TransportError as exc:
             raise transport_error(exc, timeout) from None
         proto = response.headers.get("content-type", "").startswith("application/proto")
         if response.status_code != 200:
-            error = self._error(response, proto)
-            raise _Unreachable(error) if response.status_code == 503 else error
+            raise self._error(response, proto)  # a 503 is Unavailable: failover sends the request on
         return Response.FromString(response.content) if proto else response.json()
 
     @staticmethod
@@ -330,8 +309,7 @@ class ServingClient:
         try:
             return call(body, timeout=max(timeout, 0.001), metadata=tuple(metadata))
         except grpc.RpcError as exc:
-            error = grpc_error(exc)
-            raise _Unreachable(error) if exc.code() == grpc.StatusCode.UNAVAILABLE else error from None
+            raise grpc_error(exc) from None  # UNAVAILABLE is Unavailable: failover sends the request on
 
 
 Client = ServingClient  # paddle_serving_client.Client
@@ -342,7 +320,7 @@ class HttpClient(ServingClient):
     message (protobuf over HTTP, the default, and gRPC) or its JSON as a dict (set_http_proto(False)), without
     converting to numpy; errors raise typed exceptions where 0.9 printed and returned None."""
 
-    def __init__(self, ip: str = "127.0.0.1", port: str | int = DEFAULT_PORT,
+    def __init__(self, ip: str | Sequence[str] = "127.0.0.1", port: str | int = DEFAULT_PORT,
                  service_name: str = "/GeneralModelService/inference", timeout_ms: int = 20_000,
                  **options: Any) -> None:  # fmt: skip
         super().__init__(ip, port, service_name, timeout_ms, **options)

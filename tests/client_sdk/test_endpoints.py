@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 
 import pytest
 
 from client_sdk import endpoints
-from client_sdk.endpoints import Router
+from client_sdk.endpoints import Router, failover, failover_async
+from client_sdk.errors import InvalidInput, Unavailable
 
 
 def test_one_variant_rotates_through_its_endpoints() -> None:
@@ -83,3 +85,52 @@ def test_refuses_a_tag_twice_and_planning_before_any_variant() -> None:
     router.add("t", ["a:1"])
     with pytest.raises(ValueError, match="already added"):
         router.add("t", ["b:1"])
+
+
+def test_least_outstanding_prefers_the_endpoint_with_the_fewest_calls_in_flight() -> None:
+    router = Router(policy="least_outstanding")
+    router.add("t", ["a:1", "b:1", "c:1"])
+    for address in ("a:1", "a:1", "b:1"):
+        router.started(address)
+    assert [e for _, e in router.plan()] == ["c:1", "b:1", "a:1"]
+    router.finished("a:1")
+    router.finished("a:1")
+    assert router.plan()[-1][1] == "b:1"
+    with pytest.raises(ValueError, match="policy"):
+        Router(policy="random")  # type: ignore[arg-type]
+
+
+def test_failover_moves_past_unreachable_endpoints_only() -> None:
+    router = Router()
+    router.add("t", ["a:1", "b:1"])
+    tried: list[str] = []
+
+    def send(endpoint: str, left: float) -> str:
+        tried.append(endpoint)
+        if endpoint == "a:1":
+            raise Unavailable("cannot reach a:1")
+        return f"answer from {endpoint}"
+
+    assert failover(router, send, 5.0) == ("answer from b:1", "t")
+    assert tried == ["a:1", "b:1"] and router.plan()[-1][1] == "a:1"  # a:1 now cools down
+
+    def refuse(endpoint: str, left: float) -> str:
+        tried.append(endpoint)
+        raise InvalidInput("bad image")
+
+    tried.clear()
+    with pytest.raises(InvalidInput):  # the request's own fault: no other endpoint would answer differently
+        failover(router, refuse, 5.0)
+    assert tried == ["b:1"]
+    assert all(router._by_address[a].in_flight == 0 for a in ("a:1", "b:1"))
+
+
+def test_failover_async_and_every_endpoint_down() -> None:
+    router = Router()
+    router.add("t", ["a:1", "b:1"])
+
+    async def down(endpoint: str, left: float) -> str:
+        raise Unavailable(f"cannot reach {endpoint}")
+
+    with pytest.raises(Unavailable, match="cannot reach"):
+        asyncio.run(failover_async(router, down, 5.0))
