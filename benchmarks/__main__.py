@@ -13,6 +13,7 @@ COMMANDS = {
     "bombs": ("benchmarks.bombs", "what hostile bodies cost: answer, time and peak memory"),
     "evaluate": ("benchmarks.evaluate", "accuracy (mIoU) of a served model on a labelled set"),
     "gpu": ("benchmarks.gpu", "GPU: dynamic batching, engines, workers per GPU, img/s vs batch size"),
+    "bulk": ("benchmarks.bulk", "segserving bulk (Ray Data) vs the server on a folder of photos"),
     "scaling": ("benchmarks.scaling", "cost per image vs photo size and batch size (plot for docs/)"),
     "models": ("benchmarks.models", "build random-weight benchmark models"),
     "exports": ("benchmarks.paddleseg_exports", "build the PaddleSeg exports the fidelity tests use"),

@@ -16,6 +16,7 @@ verbs:
   convert    PaddleSeg export -> serving_server/ + serving_client/ (= python -m convert)
   segment    segment images and folders on a server, write masks, overlays or cut-outs
   id-photo   ID photos (background, standard sizes, print sheets) from portraits on a server
+  bulk       segment folders on Ray Data with the server's pipeline (local or a cluster; the [ray] extra)
   bench      benchmarks (= python -m benchmarks: run, profile, scaling, gpu, ...)
 
 examples:
@@ -24,6 +25,7 @@ examples:
   segserving convert --dirname output/export --serving_server seg/serving_server --serving_client seg/serving_client
   segserving segment photos/ -r -o masks/ --server 127.0.0.1:9393
   segserving id-photo me.jpg -o id.jpg --background blue --size 1inch
+  segserving bulk photos/ masks/ -r --address ray://head:10001
   segserving bench run --image_size 640x480 --duration 8
 
 `segserving VERB --help` shows each verb's options and examples."""
@@ -64,11 +66,18 @@ def _bench(argv: list[str]) -> int:
     return main(argv, prog="segserving bench")
 
 
+def _bulk(argv: list[str]) -> int:
+    from bulk.job import main
+
+    return main(argv, prog="segserving bulk")
+
+
 VERBS: dict[str, Callable[[list[str]], int]] = {
     "serve": _serve,
     "convert": _convert,
     "segment": _client("segment"),
     "id-photo": _client("id-photo"),
+    "bulk": _bulk,
     "bench": _bench,
 }
 

@@ -31,6 +31,8 @@ PARTS = {
     "convert/": "convert",
     "app/": "app",
     "benchmarks/": "bench",
+    "bulk/": "ray",
+    "segserving/": BASE,
     "tests/": "dev",
 }
 # Entry points whose module-level import closure must also load under a lighter extra than their files' own.
