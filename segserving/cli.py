@@ -1,13 +1,14 @@
-"""`segserving VERB ...`: serve, convert, segment, id-photo, bench, and --version. Each verb is the module a
-developer would run with `python -m` (server.start, convert, client_sdk, benchmarks), imported only when used,
+"""`segserving VERB ...`: serve, convert, segment, id-photo, bulk, bench, and --version. Each verb is the module a
+developer would run with `python -m` (server.start, convert, client_sdk, bulk, benchmarks), imported only when used,
 so the command works in an SDK-only install for the client verbs and says what to install for the others."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import sys
-from collections.abc import Callable
+from dataclasses import dataclass
 
 DESCRIPTION = """SegServing: serve PaddleSeg models with Paddle Serving's protocol, and use them.
 
@@ -31,54 +32,33 @@ examples:
 `segserving VERB --help` shows each verb's options and examples."""
 
 
-def _serve(argv: list[str]) -> int:
-    from server.start import main
+@dataclass(frozen=True)
+class Verb:
+    """A verb: the module whose `main(argv, prog=...)` runs it, and the extra that module needs."""
 
-    return main(argv, prog="segserving serve")
+    module: str
+    extra: str | None = None  # None: in the SDK, or the module says itself what is missing
+    client: bool = False  # client_sdk.cli, which takes the verb as its own first argument
 
-
-def _convert(argv: list[str]) -> int:
-    try:
-        from convert.cli import main
-    except ImportError as exc:
-        print(f"error: segserving convert needs the [convert] extra: pip install -e '.[convert]' ({exc})",
-              file=sys.stderr)  # fmt: skip
-        return 1
-    return main(argv, prog="segserving convert")
-
-
-def _client(verb: str) -> Callable[[list[str]], int]:
-    def run(argv: list[str]) -> int:
-        from client_sdk.cli import main
-
-        return main([verb, *argv], prog="segserving")  # its sub-parser's prog reads "segserving VERB"
-
-    return run
+    def __call__(self, name: str, argv: list[str]) -> int:
+        try:
+            main = importlib.import_module(self.module).main
+        except ImportError as exc:
+            print(f"error: segserving {name} needs the [{self.extra}] extra: pip install -e '.[{self.extra}]' "
+                  f"({exc})", file=sys.stderr)  # fmt: skip
+            return 1
+        if self.client:  # its sub-parser's prog then reads "segserving VERB"
+            return int(main([name, *argv], prog="segserving") or 0)
+        return int(main(argv, prog=f"segserving {name}") or 0)
 
 
-def _bench(argv: list[str]) -> int:
-    try:
-        from benchmarks.__main__ import main
-    except ImportError as exc:
-        print(f"error: segserving bench needs a checkout with the benchmark tools: pip install -e '.[bench]' ({exc})",
-              file=sys.stderr)  # fmt: skip
-        return 1
-    return main(argv, prog="segserving bench")
-
-
-def _bulk(argv: list[str]) -> int:
-    from bulk.job import main
-
-    return main(argv, prog="segserving bulk")
-
-
-VERBS: dict[str, Callable[[list[str]], int]] = {
-    "serve": _serve,
-    "convert": _convert,
-    "segment": _client("segment"),
-    "id-photo": _client("id-photo"),
-    "bulk": _bulk,
-    "bench": _bench,
+VERBS: dict[str, Verb] = {
+    "serve": Verb("server.start"),  # names the [server] extra itself when it is missing
+    "convert": Verb("convert.cli", "convert"),
+    "segment": Verb("client_sdk.cli", client=True),
+    "id-photo": Verb("client_sdk.cli", client=True),
+    "bulk": Verb("bulk.job"),  # names the [ray] extra itself when it is missing
+    "bench": Verb("benchmarks.__main__", "bench"),
 }
 
 
@@ -101,4 +81,4 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] not in VERBS:
         parser.parse_args(argv)  # --help, --version, or a usage error naming the verbs
         return 2
-    return int(VERBS[argv[0]](argv[1:]) or 0)
+    return VERBS[argv[0]](argv[0], argv[1:])

@@ -22,7 +22,7 @@ from bulk.job import BulkOptions, segment_folder  # noqa: E402  (after the skip:
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "client_sdk"))
-from sdk_support import encoded, photo_rgb  # noqa: E402
+from sdk_support import write_photos  # noqa: E402
 
 SIZES = [(301, 199), (150, 260), (256, 256), (640, 480), (120, 90), (333, 222), (500, 375), (64, 64), (200, 300)]
 
@@ -42,10 +42,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("bulk-in") / "photos"
-    for i, size in enumerate(SIZES):
-        sub = folder / ("trip" if i % 3 == 0 else "")
-        sub.mkdir(parents=True, exist_ok=True)
-        (sub / f"p{i}.{'png' if i % 2 else 'jpg'}").write_bytes(encoded(photo_rgb(*size), "PNG" if i % 2 else "JPEG"))
+    write_photos(folder, {f"{'trip/' if i % 3 == 0 else ''}p{i}.{'png' if i % 2 else 'jpg'}": size
+                          for i, size in enumerate(SIZES)})  # fmt: skip
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not a picture" * 8)
     return folder
 

@@ -6,6 +6,7 @@ import io
 import struct
 import zlib
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -34,6 +35,15 @@ def encoded(rgb: np.ndarray, fmt: str, quality: int = 92) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
     return buffer.getvalue()
+
+
+def write_photos(folder: Path, sizes: dict[str, tuple[int, int]]) -> None:
+    """The photo at each name's (width, height), encoded as its suffix says (.jpg, .png, .webp), subfolders made."""
+    formats = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+    for name, size in sizes.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(encoded(photo_rgb(*size), formats[path.suffix.lower()]))
 
 
 def truncated_jpeg(width: int = 120, height: int = 90) -> bytes:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from helpers import child_env
 from PIL import Image
-from sdk_support import encoded, photo_rgb
+from sdk_support import encoded, photo_rgb, write_photos
 from servers import ServerProcess, free_port, start_server
 
 from client_sdk import SegClient
@@ -35,11 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Pictures in a tree, a broken JPEG, and a text file."""
     folder = tmp_path_factory.mktemp("cli-in") / "photos"
-    for name, size in IMAGES.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fmt = {".jpg": "JPEG", ".png": "PNG", ".webp": "WEBP"}[path.suffix]
-        path.write_bytes(encoded(photo_rgb(*size), fmt))
+    write_photos(folder, IMAGES)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff this is not a picture" * 10)
     (folder / "notes.txt").write_text("not an image: folders only contribute images")
     return folder

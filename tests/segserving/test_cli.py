@@ -29,7 +29,7 @@ def test_version() -> None:
     assert proc.returncode == 0 and proc.stdout.strip().startswith("segserving "), proc.stderr
 
 
-@pytest.mark.parametrize("verb", ["serve", "convert", "segment", "id-photo"])
+@pytest.mark.parametrize("verb", ["serve", "convert", "segment", "id-photo", "bulk"])
 def test_every_verb_has_help_with_examples(verb: str) -> None:
     proc = segserving(verb, "--help")
     assert proc.returncode == 0, proc.stderr
