@@ -45,13 +45,12 @@ class _Worker:
     sent: deque[float] = field(default_factory=deque)  # when each of `batches` was written to the worker
     last_done: float = 0.0  # when the worker last answered a batch
     restart_task: asyncio.Task[None] | None = None  # set once the worker died, until it runs again
+    failures: int = 0
 
     @property
     def usable(self) -> bool:
         """Ready, and its channel still open (a worker that just died is not sent more work)."""
         return self.ready is not None and self.channel is not None and self.channel.open
-
-    failures: int = 0
 
 
 class ModelWorkers:
