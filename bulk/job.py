@@ -9,11 +9,10 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from client_sdk.batch import OUTPUTS, Item, plan
+from client_sdk.batch import OUTPUTS, plan, remaining
 from client_sdk.progress import Progress
 from segcore.defaults import DEFAULT_MODEL
 
@@ -67,15 +66,10 @@ def segment_folder(source: str | Path, target: str | Path, options: BulkOptions 
     from bulk.segmenter import Segmenter
 
     options = options or BulkOptions()
-    items: Sequence[Item] = plan(_inputs(Path(source)), Path(target), ".png", options.recursive)
+    items = plan(_inputs(Path(source)), Path(target), ".png", options.recursive)
     report = BulkReport(total=len(items))
     progress = Progress(len(items), "bulk", enabled=options.progress)
-    todo = []
-    for item in items:
-        if options.skip_existing and item.target.is_file():
-            progress.update("skipped")
-        else:
-            todo.append(item)
+    todo = remaining(items, options.skip_existing, progress)
     started = time.monotonic()
     if todo:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local cluster of this process alone (not --address)

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from client_sdk.errors import SegServingError
+from client_sdk.progress import Progress
 from client_sdk.result import SegResult
 from segcore.palette import palette
 
@@ -56,6 +57,18 @@ def plan(inputs: list[Path], out: Path, suffix: str, recursive: bool = False) ->
                 relative = source.relative_to(base)
                 items[source] = Item(source, out / relative.with_name(relative.name + suffix))
     return list(items.values())
+
+
+def remaining(items: list[Item], skip_existing: bool, progress: Progress) -> list[Item]:
+    """The items still to do: with `skip_existing`, those whose result is already there (whole, since results are
+    written atomically) are counted as skipped instead."""
+    todo = []
+    for item in items:
+        if skip_existing and item.target.is_file():
+            progress.update("skipped")
+        else:
+            todo.append(item)
+    return todo
 
 
 def write_atomic(target: Path, data: bytes) -> None:

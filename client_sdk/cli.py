@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from client_sdk.batch import OUTPUTS, Item, plan, reason, render, write_atomic
+from client_sdk.batch import OUTPUTS, Item, plan, reason, remaining, render, write_atomic
 from client_sdk.client import SegClient
 from client_sdk.errors import AuthError, ModelNotFound, Unavailable
 from client_sdk.progress import LINE_EVERY_S, Progress
@@ -151,13 +151,7 @@ def _run(items: list[Item], progress: Progress, workers: int, job: Callable[[Ite
 
 def _prepare(args: argparse.Namespace, items: list[Item], desc: str) -> tuple[list[Item], Progress]:
     progress = Progress(len(items), desc, enabled=args.progress, every_s=args.progress_every)
-    todo = []
-    for item in items:
-        if args.skip_existing and item.target.is_file():
-            progress.update("skipped")
-        else:
-            todo.append(item)
-    return todo, progress
+    return remaining(items, args.skip_existing, progress), progress
 
 
 def _plan(args: argparse.Namespace, suffix: str) -> list[Item] | None:
