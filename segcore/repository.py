@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class ModelSpec:
 
 PROGRAM_SUFFIXES = (".json", ".pdmodel", "__model__", "model")
 PARAMS_SUFFIXES = (".pdiparams", "__params__", "params")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # NAME in --model NAME=DIR: one URL path segment
 
 
 def find_by_suffix(directory: Path, suffixes: tuple[str, ...]) -> Path | None:
@@ -95,8 +97,14 @@ class ModelRepository:
         return load_spec(self.root / name, name)
 
     def resolve(self, ref: str) -> ModelSpec:
-        """A --model argument: an existing directory path, else a name in this repository."""
+        """A --model argument: an existing directory path, NAME=DIR (DIR served as NAME, e.g. KServe's
+        /mnt/models as the InferenceService's name), else a name in this repository."""
         path = Path(ref)
         if path.is_dir():
             return load_spec(path)
+        name, named, where = ref.partition("=")
+        if named and _NAME.fullmatch(name):
+            if not Path(where).is_dir():
+                raise FileNotFoundError(f"--model {ref}: {where} is not a directory")
+            return load_spec(Path(where), name)
         return self.load(ref)

@@ -18,6 +18,7 @@ from segcore.engines.base import Precision
 from segcore.engines.paddle_inference import PADDLE_MISSING
 from segcore.images import ImageLimits
 from segcore.repository import ModelRepository
+from server import flagfile
 from server.auth import ApiKeys
 from server.cpus import available as available_cpus
 from server.paddle_flags import add_legacy_flags, check_legacy_flags
@@ -37,9 +38,14 @@ class _Parser(argparse.ArgumentParser):
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
-        """Keep a --gpu_ids list that starts with -1 ("-1,0") a value, so it reaches the check that explains it."""
+        """Expand `@FILE` flag files, and keep a --gpu_ids list that starts with -1 ("-1,0") a value, so it reaches
+        the check that explains it."""
+        try:
+            given = flagfile.expand(sys.argv[1:] if args is None else args)
+        except flagfile.FlagFileError as exc:
+            self.error(str(exc))
         marked, in_gpu_ids = [], False
-        for arg in sys.argv[1:] if args is None else args:
+        for arg in given:
             if in_gpu_ids and _DASHED_GPU_LIST.fullmatch(arg):
                 arg = f" {arg}"  # argparse never reads an argument that contains a space as an option
             in_gpu_ids = arg == "--gpu_ids" or (in_gpu_ids and not arg.startswith("-"))
@@ -52,6 +58,7 @@ EXAMPLES = """examples:
   %(prog)s --model seg/serving_server --port 9393 --thread 10 --gpu_ids 0     Paddle Serving's command line
   %(prog)s --model portrait seg --api_key_file keys.txt --ssl_certfile cert.pem --ssl_keyfile key.pem
   %(prog)s stop --port 9393                         drain, then stop the server on that port
+  %(prog)s @server.flags --port 9393               flags from a file (shell-quoted, # comments; later flags win)
 
 Paddle Serving 0.9's other flags are accepted too (docs/serve-flags.md)."""
 
@@ -72,7 +79,7 @@ def build_parser(prog: str = "python -m server.start") -> argparse.ArgumentParse
         nargs="+",
         default=[DEFAULT_MODEL],
         help="models to serve side by side: serving_server dirs, repository entry dirs, or names in "
-        "--repository (default: the bundled portrait model)",
+        "--repository; NAME=DIR serves DIR under NAME (default: the bundled portrait model)",
     )
     p.add_argument("--repository", default=None, help="model repository root (default: the bundled serving_models/)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port for every protocol (default: %(default)s)")

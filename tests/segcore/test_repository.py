@@ -139,3 +139,17 @@ def test_load_spec_bare_server_dir_named_after_itself(tmp_path: Path):
 def test_load_spec_not_a_model_dir(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="not a model dir"):
         load_spec(tmp_path)
+
+
+def test_resolve_name_equals_dir_serves_the_dir_under_that_name(repo: ModelRepository, tmp_path: Path):
+    # KServe mounts the model at /mnt/models and names it after the InferenceService: --model NAME=DIR
+    mounted = _entry(tmp_path, "mnt_models", config_name="configured_name")
+    spec = repo.resolve(f"sky-seg={mounted}")
+    assert (spec.name, spec.server_dir) == ("sky-seg", mounted / "serving_server")
+    assert repo.resolve(f"plain={mounted / 'serving_server'}").name == "plain"
+    with pytest.raises(FileNotFoundError, match=r"--model x=.*nowhere is not a directory"):
+        repo.resolve(f"x={tmp_path / 'nowhere'}")
+    # not a NAME (empty, or not one URL path segment): an ordinary repository name, which does not exist
+    for ref in (f"={mounted}", f"a/b={mounted}"):
+        with pytest.raises(KeyError, match="no model"):
+            repo.resolve(ref)

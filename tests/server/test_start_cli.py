@@ -159,6 +159,36 @@ def test_flags_map_to_settings() -> None:
     assert (s.host, s.port, s.workdir) == ("127.0.0.1", 8080, "wd")
 
 
+def test_flag_files_expand_in_place_and_later_flags_win(tmp_path: Path) -> None:
+    flags = tmp_path / "server.flags"
+    flags.write_text("# the ConfigMap's flags\n--thread 3   --batch_size 4  # inline comment\n\n"
+                     "--workdir '/tmp/a dir'\n--port 8080\n")  # fmt: skip
+    s = settings("--port", "1", f"@{flags}", "--thread", "5")
+    (model,) = s.models
+    assert (model.workers, model.batch.batch_size, s.workdir, s.port) == (5, 4, "/tmp/a dir", 8080)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        pytest.param(None, ["flag file @", "cannot read it (FileNotFoundError)"], id="missing"),
+        pytest.param("--thread 'open quote", ["line 1: No closing quotation"], id="quote"),
+        pytest.param("--thread 2\n@other.flags", ["line 2: flag files do not nest"], id="nested"),
+        pytest.param(b"--thread \xff", ["not UTF-8 text"], id="binary"),
+    ],
+)
+def test_a_bad_flag_file_is_one_line(tmp_path: Path, text: str | bytes | None, words: list[str]) -> None:
+    flags = tmp_path / "server.flags"
+    if isinstance(text, bytes):
+        flags.write_bytes(text)
+    elif text is not None:
+        flags.write_text(text)
+    result = start_cli(f"@{flags}")
+    assert result.returncode == 2 and "Uvicorn running" not in result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
 def test_mkl_and_ir_optim_flags() -> None:
     (forced,) = settings("--use_mkl").models
     assert forced.options.use_mkldnn and forced.options.ir_optim  # oneDNN on the CPU implies IR optimisation
