@@ -8,10 +8,12 @@ SEGSERVING_REQUIRE_CONTAINER=1 (CI), where their absence fails the test.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -22,18 +24,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import grpc
 import httpx
 import numpy as np
 import pytest
+import yaml
 from helpers import ROOT
 from PIL import Image
 from servers import free_port
 from skimage import data
 
+from segcore.proto import oip
+
 pytestmark = pytest.mark.slow
 
 BASE_IMAGE = "python:3.11-slim"
 TAG = "localhost/segserving:test"
+PROXY_STANDIN = "localhost/segserving-nginx-standin:test"
 MAX_BYTES = 700 * 10**6
 
 
@@ -97,13 +104,13 @@ def image() -> Iterator[tuple[list[str], str]]:
     run(tool, "rmi", "-f", TAG, check=False)
 
 
-@pytest.fixture(scope="module")
-def container(image: tuple[list[str], str]) -> Iterator[Container]:
-    """The image's own ENTRYPOINT + CMD, its port 9393 published on a free loopback port."""
-    tool, tag = image
+@contextlib.contextmanager
+def _started(tool: list[str], tag: str, *options: str, args: tuple[str, ...] = ()) -> Iterator[Container]:
+    """`run -d OPTIONS TAG ARGS`, its port 9393 published on a free loopback port, once /health/ready is 200."""
     port = free_port()
     limits = [f"--ulimit={limit}" for limit in _limits()]
-    cid = run(tool, "run", "-d", "--no-healthcheck", *limits, "-p", f"127.0.0.1:{port}:9393", tag).stdout.strip()
+    published = ["-p", f"127.0.0.1:{port}:9393"]
+    cid = run(tool, "run", "-d", "--no-healthcheck", *limits, *published, *options, tag, *args).stdout.strip()
     box = Container(tool, cid, f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 180
@@ -120,6 +127,33 @@ def container(image: tuple[list[str], str]) -> Iterator[Container]:
         yield box
     finally:
         run(tool, "rm", "-f", cid, check=False)
+
+
+@pytest.fixture(scope="module")
+def container(image: tuple[list[str], str]) -> Iterator[Container]:
+    """The image's own ENTRYPOINT + CMD."""
+    with _started(*image) as box:
+        yield box
+
+
+def test_runs_as_the_kubernetes_pod_does(image: tuple[list[str], str]) -> None:
+    """deploy/k8s/base's pod: its args and flags file (mounted read-only), its user, a read-only root filesystem
+    with /tmp the only writable place, every capability dropped, no privilege escalation: it serves a photo."""
+    deployment = yaml.safe_load((ROOT / "deploy" / "k8s" / "base" / "deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    (box,) = pod["containers"]
+    assert box["securityContext"]["readOnlyRootFilesystem"]
+    (flags,) = [v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v]
+    (mount,) = [m["mountPath"] for m in box["volumeMounts"] if m["name"] == "flags"]
+    user = f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}"
+    options = ["--read-only", "--tmpfs", "/tmp", "--user", user, "--cap-drop", "ALL", "--security-opt",
+               "no-new-privileges", "-v", f"{ROOT / 'deploy' / 'k8s' / 'base'}:{mount}:ro"]  # fmt: skip
+    assert flags == "segserving-flags"  # generated from base/server.flags, which the mount above provides
+    with _started(*image, *options, args=tuple(box["args"])) as served:
+        reply = httpx.post(f"{served.url}/v1/models/portrait/segment", content=_photo(), timeout=60)
+        assert reply.status_code == 200, reply.text
+        assert served.exec("touch", "/home/segserving/x").returncode != 0  # the root filesystem is read-only
+        assert "server.pid" in served.exec("ls", "/tmp/segserving_9393").stdout.split()  # --workdir under /tmp
 
 
 def _photo() -> bytes:
@@ -159,15 +193,35 @@ def test_runs_as_a_user_without_paddle(container: Container) -> None:
     assert container.exec("python", "-c", "import onnxruntime, idphoto, app.ui").returncode == 0
 
 
-def test_compose_serves_the_mounted_repository_and_turns_healthy(image: tuple[list[str], str],
-                                                                tmp_path: Path) -> None:  # fmt: skip
-    """docker/compose.yaml as written (image and port by its variables): healthy, /models mounted read-only."""
+def _proxy_image(tool: list[str]) -> str:
+    """compose.yaml's nginx image, or where no registry answers, a stand-in built from Debian's nginx on the local
+    debian:bookworm-slim (tests/docker/nginx-standin)."""
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    official = re.fullmatch(r"\$\{SEGSERVING_PROXY_IMAGE:-(.+)\}", compose["services"]["proxy"]["image"]).group(1)
+    if run(tool, "image", "inspect", official, check=False).returncode == 0:
+        return official
+    if run(tool, "pull", official, timeout=300, check=False).returncode == 0:
+        return official
+    if run(tool, "image", "inspect", "debian:bookworm-slim", check=False).returncode != 0:
+        _unavailable(f"neither {official} nor debian:bookworm-slim (for a stand-in) is available")
+    build = ["build", "-t", PROXY_STANDIN, str(ROOT / "tests" / "docker" / "nginx-standin")]
+    if tool[0] == "podman":
+        build[1:1] = ["--isolation", "chroot", "--network", "host", "--format", "docker"]
+    proc = subprocess.run([tool[0], *build], capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return PROXY_STANDIN
+
+
+def test_compose_runs_replicas_behind_the_proxy(image: tuple[list[str], str], tmp_path: Path) -> None:
+    """docker/compose.yaml as written (images and ports by its variables): two replicas, each healthy with the
+    repository mounted read-only, behind nginx, which turns healthy, spreads photos over both and passes gRPC."""
     tool, tag = image
     compose = tool[0] == "podman"  # podman-compose, else docker's compose plugin
     if compose and importlib.util.find_spec("podman_compose") is None:
         _unavailable("podman-compose is not installed (pip install -e '.[dev]')")
-    port, project = free_port(), f"segserving-test-{os.getpid()}"
-    env = dict(os.environ, SEGSERVING_IMAGE=tag, SEGSERVING_PORT=str(port))
+    port, grpc_port, project = free_port(), free_port(), f"segserving-test-{os.getpid()}"
+    env = dict(os.environ, SEGSERVING_IMAGE=tag, SEGSERVING_PORT=str(port), SEGSERVING_GRPC_PORT=str(grpc_port),
+               SEGSERVING_PROXY_IMAGE=_proxy_image(tool))  # fmt: skip
     if tool[1:] == ["--runtime", "runc"]:  # compose calls plain `podman run`: the same runtime and limits by config
         conf = tmp_path / "containers.conf"
         conf.write_text(f'[containers]\ndefault_ulimits = {json.dumps(_limits())}\n[engine]\nruntime = "runc"\n')
@@ -178,17 +232,43 @@ def test_compose_serves_the_mounted_repository_and_turns_healthy(image: tuple[li
     try:
         up = subprocess.run([*command, "up", "-d"], env=env, capture_output=True, text=True, timeout=300, check=False)
         assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
-        cid = run(tool, "ps", "-q", "--filter", f"label={label}={project}").stdout.split()[0]
+
+        def service(name: str) -> list[str]:  # both compose tools set docker's service label
+            filters = ["--filter", f"label={label}={project}", "--filter", f"label=com.docker.compose.service={name}"]
+            return sorted(run(tool, "ps", *filters, "--format", "{{.Names}}").stdout.split())
+
+        replicas, (proxy,) = service("segserving"), service("proxy")
+        assert len(replicas) == 2, replicas
         deadline = time.monotonic() + 180
-        while not _healthy(tool, cid):
-            assert time.monotonic() < deadline, run(tool, "logs", cid, check=False).stderr[-3000:]
+        while not all(_healthy(tool, cid) for cid in [*replicas, proxy]):
+            assert time.monotonic() < deadline, run(tool, "logs", proxy, check=False).stderr[-3000:]
             time.sleep(1)
-        assert httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=5).status_code == 200
-        models = run(tool, "exec", cid, "ls", "/models").stdout.split()
-        assert sorted(models) == sorted(p.name for p in (ROOT / "serving_models").iterdir() if p.name != "__pycache__")
-        assert run(tool, "exec", cid, "touch", "/models/x", check=False).returncode != 0  # read-only
+        before = {cid: _answered(tool, cid) for cid in replicas}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for _ in range(10):
+                answer = client.post("/v1/models/portrait/segment", content=_photo())
+                assert answer.status_code == 200 and answer.content.startswith(b"\x89PNG"), answer.text[:300]
+        served = {cid: _answered(tool, cid) - before[cid] for cid in replicas}
+        assert sum(served.values()) == 10 and all(n > 0 for n in served.values()), served
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            ready = channel.unary_unary(f"/{oip.SERVICE}/ModelReady",
+                                        response_deserializer=oip.ModelReadyResponse.FromString)  # fmt: skip
+            assert ready(oip.ModelReadyRequest(name="portrait").SerializeToString(), timeout=10).ready
+        for cid in replicas:
+            models = run(tool, "exec", cid, "ls", "/models").stdout.split()
+            expected = sorted(p.name for p in (ROOT / "serving_models").iterdir() if p.name != "__pycache__")
+            assert sorted(models) == expected
+            assert run(tool, "exec", cid, "touch", "/models/x", check=False).returncode != 0  # read-only
     finally:
-        subprocess.run([*command, "down"], env=env, capture_output=True, timeout=120, check=False)
+        subprocess.run([*command, "down"], env=env, capture_output=True, timeout=180, check=False)
+
+
+def _answered(tool: list[str], cid: str) -> float:
+    """Image API requests one replica answered 200, from its /metrics (read inside its container)."""
+    script = ("import re, urllib.request; text = urllib.request.urlopen('http://127.0.0.1:9393/metrics').read()"
+              ".decode(); print(sum(float(v) for v in re.findall(r'^segserving_requests_total\\{[^}]*protocol="
+              "\"image\"[^}]*status=\"200\"\\} (\\S+)$', text, re.M)))")  # fmt: skip
+    return float(run(tool, "exec", cid, "python", "-c", script).stdout)
 
 
 def _healthy(tool: list[str], cid: str) -> bool:
