@@ -24,6 +24,7 @@ class PhotoRequest:
     width: int | None = None
     height: int | None = None
     crop: str = "face"
+    face: str = "single"  # several faces: refuse the photo, or 'largest'
     format: str = "jpeg"
     max_kb: int | None = None
     sheet: str | None = None

@@ -70,8 +70,8 @@ def _whole(value: float | None) -> int | None:
 
 
 def build_request(background: str, colour: str | None, size: str, width: float | None, height: float | None,
-                  crop: str, fmt: str, max_kb: float | None, sheet: str | None,
-                  refine: bool) -> PhotoRequest:  # fmt: skip
+                  crop: str, fmt: str, max_kb: float | None, sheet: str | None, refine: bool,
+                  largest_face: bool = False) -> PhotoRequest:  # fmt: skip
     """A PhotoRequest from the form's values (empty numbers and 'none' mean not set)."""
     custom = size == "custom"
     return PhotoRequest(
@@ -80,6 +80,7 @@ def build_request(background: str, colour: str | None, size: str, width: float |
         width=_whole(width) if custom else None,
         height=_whole(height) if custom else None,
         crop=crop,
+        face="largest" if largest_face else "single",
         format=fmt,
         max_kb=_whole(max_kb),
         sheet=sheet if sheet and sheet != "none" else None,

@@ -64,6 +64,8 @@ def build(backend: Backend, workdir: Path) -> gr.Blocks:
                     width = gr.Number(300, label="宽度（像素） Width (px)", precision=0, elem_id="custom-width")
                     height = gr.Number(400, label="高度（像素） Height (px)", precision=0, elem_id="custom-height")
                 crop = gr.Radio(CROP_CHOICES, value="face", label="裁剪方式 Crop", elem_id="crop")
+                largest_face = gr.Checkbox(False, label="多人照片：使用最大的人脸 Several faces: use the largest",
+                                           elem_id="largest-face")  # fmt: skip
                 with gr.Row():
                     fmt = gr.Radio(FORMAT_CHOICES, value="jpeg", label="格式 Format", elem_id="format")
                     max_kb = gr.Number(
@@ -105,7 +107,7 @@ def build(backend: Backend, workdir: Path) -> gr.Blocks:
         size.change(lambda s: gr.Row(visible=s == "custom"), size, custom_size)
         generate.click(
             run,
-            [image, background, colour, size, width, height, crop, fmt, max_kb, sheet, refine],
+            [image, background, colour, size, width, height, crop, fmt, max_kb, sheet, refine, largest_face],
             [overlay, photo, download_photo, download_sheet, status],
         )
     return page

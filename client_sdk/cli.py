@@ -72,6 +72,8 @@ def add_id_photo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=None, help="pixels, with --size custom")
     parser.add_argument("--height", type=int, default=None, help="pixels, with --size custom")
     parser.add_argument("--crop", choices=("face", "none"), default="face", help="place the head (default) or not")
+    parser.add_argument("--face", choices=("single", "largest"), default="single",
+                        help="several faces in a photo: refuse it (default) or use the largest")  # fmt: skip
     parser.add_argument("--format", choices=("jpeg", "png"), default=None, help="default: JPEG (PNG if transparent)")
     parser.add_argument("--max-kb", type=int, default=None, help="largest file size in KB")
     parser.add_argument("--sheet", choices=("4R", "5inch"), default=None, help="also write a print sheet")
@@ -194,8 +196,8 @@ def run_id_photo(args: argparse.Namespace) -> int:
 
         def job(item: Item) -> None:
             photo = client.id_photo(item.source, background=args.background, size=args.size, width=args.width,
-                                    height=args.height, crop=args.crop, format=args.format, max_kb=args.max_kb,
-                                    sheet=args.sheet, refine=args.refine)  # fmt: skip
+                                    height=args.height, crop=args.crop, face=args.face, format=args.format,
+                                    max_kb=args.max_kb, sheet=args.sheet, refine=args.refine)  # fmt: skip
             if photo.sheet is not None:
                 write_atomic(item.target.with_suffix(".sheet" + item.target.suffix), photo.sheet)
             write_atomic(item.target, photo.photo)

@@ -21,8 +21,9 @@ class IdPhoto:
     content_type: str
     width: int
     height: int
-    face_box: tuple[int, int, int, int] | None = None
+    face_box: tuple[int, int, int, int] | None = None  # in the source photo once levelled
     sheet: bytes | None = None
+    levelled_degrees: float = 0.0  # how far the source was turned to level the eye line
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -35,6 +36,7 @@ class IdPhoto:
             height=int(doc["height"]),
             face_box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None,
             sheet=base64.b64decode(doc["sheet"]) if doc.get("sheet") else None,
+            levelled_degrees=float(doc.get("levelled_degrees", 0.0)),
             timings_ms=doc.get("timings_ms", {}),
         )
 
@@ -53,12 +55,12 @@ class IdPhoto:
         return path
 
 
-def id_photo_params(background: str, size: str, width: int | None, height: int | None, crop: str,
+def id_photo_params(background: str, size: str, width: int | None, height: int | None, crop: str, face: str,
                     format: str | None, max_kb: int | None, sheet: str | None,
                     refine: bool) -> dict[str, str]:  # fmt: skip
     """Query parameters of POST /v1/id-photo (format None: JPEG, or PNG for a transparent background)."""
-    params = {"background": background, "size": size, "crop": crop, "refine": "true" if refine else "false",
-              "output": "json"}  # fmt: skip
+    params = {"background": background, "size": size, "crop": crop, "face": face,
+              "refine": "true" if refine else "false", "output": "json"}  # fmt: skip
     for key, value in (("width", width), ("height", height), ("format", format), ("max_kb", max_kb), ("sheet", sheet)):
         if value is not None:
             params[key] = str(value)

@@ -74,14 +74,15 @@ def download_wheel(dest: Path) -> Path:
     return wheels[0]
 
 
-def read_wheel(wheel: Path, expected_sha256: str = TFLITE_SHA256) -> WheelSource:
-    """Extract the .tflite and the license from ``wheel``; ``ValueError`` if it is not the expected model."""
+def read_wheel(wheel: Path, expected_sha256: str = TFLITE_SHA256, member: str = TFLITE_MEMBER) -> WheelSource:
+    """Extract the .tflite ``member`` and the license from ``wheel``; ``ValueError`` if it is not the expected
+    model."""
     try:
         with zipfile.ZipFile(wheel) as zf:
             names = zf.namelist()
-            if TFLITE_MEMBER not in names:
-                raise ValueError(f"{wheel.name} has no {TFLITE_MEMBER}")
-            tflite = zf.read(TFLITE_MEMBER)
+            if member not in names:
+                raise ValueError(f"{wheel.name} has no {member}")
+            tflite = zf.read(member)
             licenses = [n for n in names if re.fullmatch(r"mediapipe-[^/]+\.dist-info/LICENSE(\.txt)?", n)]
             if not licenses:
                 raise ValueError(f"{wheel.name} has no mediapipe-*.dist-info/LICENSE")
@@ -91,7 +92,7 @@ def read_wheel(wheel: Path, expected_sha256: str = TFLITE_SHA256) -> WheelSource
     digest = hashlib.sha256(tflite).hexdigest()
     if digest != expected_sha256:
         raise ValueError(
-            f"sha256 mismatch for {TFLITE_MEMBER} in {wheel.name}: expected {expected_sha256}, got {digest}; "
+            f"sha256 mismatch for {member} in {wheel.name}: expected {expected_sha256}, got {digest}; "
             "refusing to convert an unknown model"
         )
     version = licenses[0].split("/")[0][len("mediapipe-") : -len(".dist-info")]

@@ -16,7 +16,6 @@ import numpy as np
 from idphoto.errors import IdPhotoError
 from idphoto.face import FaceBox
 
-CHIN_BELOW_BOX = 0.15  # the chin lies this fraction of the Haar box height below the box's bottom edge
 CROWN_ABOVE_BOX = 0.45  # crown estimate above the box top (box heights) when the mask cannot show it
 CROWN_SEARCH = 2.0  # look for the crown at most this many box heights above the box (hats, raised hands)
 CROWN_MIN_COVER = 0.2  # a row is head when this fraction of the face's central band is person
@@ -85,11 +84,6 @@ def find_crown(probability: np.ndarray, face: FaceBox) -> float:
     gaps = np.flatnonzero(~is_head)
     crown = limit + (int(gaps[-1]) + 1 if gaps.size else 0)
     return min(0.0, estimate) if crown == 0 else float(crown)
-
-
-def estimate_chin(face: FaceBox) -> float:
-    """The chin row, from the face box (Haar boxes end between the mouth and the chin)."""
-    return face.y + (1 + CHIN_BELOW_BOX) * face.h
 
 
 def _plan(left: float, top: float, height: float, target: tuple[int, int], image_size: tuple[int, int]) -> CropPlan:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from idphoto.compose import composite
-from idphoto.crop import CropPlan, estimate_chin, find_crown, plan_face_crop, plan_fit, render
+from idphoto.crop import CropPlan, find_crown, plan_face_crop, plan_fit, render
 from idphoto.errors import IdPhotoError
-from idphoto.face import FaceBox, detect_face
+from idphoto.face import Face, FaceBox, detect_faces
 from idphoto.matting import refine_alpha
 from idphoto.output import CONTENT_TYPES, encode_image
 from idphoto.presets import (
@@ -25,8 +26,10 @@ from idphoto.presets import (
 )
 from idphoto.sheet import make_sheet
 
-PARAMS = ("background", "size", "width", "height", "crop", "format", "max_kb", "sheet", "refine")
+PARAMS = ("background", "size", "width", "height", "crop", "face", "format", "max_kb", "sheet", "refine")
 CROPS = ("face", "none")
+FACES = ("single", "largest")  # several faces: refuse (single), or use the largest
+MAX_LEVEL_DEGREES = 15.0  # a tilted head is levelled up to this angle; beyond it the photo is refused
 MAX_KB_RANGE = (1, 100_000)
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 _FORMATS = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}
@@ -39,6 +42,7 @@ class IdPhotoOptions:
     background: Background = BACKGROUNDS["white"]
     size: SizePreset = SIZE_PRESETS["1inch"]
     crop: str = "face"  # 'face': head placed by ID rules; 'none': the whole picture fitted in
+    face: str = "single"  # with crop=face: 'single' refuses a photo with several faces, 'largest' uses the largest
     format: str | None = None
     max_kb: int | None = None  # limit for the photo file (KiB)
     sheet: SheetSpec | None = None
@@ -47,6 +51,8 @@ class IdPhotoOptions:
     def __post_init__(self) -> None:
         if self.crop not in CROPS:
             raise IdPhotoError(400, f"unknown crop {self.crop!r}; use one of: {', '.join(CROPS)}")
+        if self.face not in FACES:
+            raise IdPhotoError(400, f"unknown face {self.face!r}; use one of: {', '.join(FACES)}")
         if self.format is not None and self.format not in CONTENT_TYPES:
             raise IdPhotoError(400, f"unknown format {self.format!r}; use one of: jpeg, png")
         if self.background.rgb is None and self.format == "jpeg":
@@ -73,6 +79,7 @@ class IdPhotoOptions:
             background=parse_background(values["background"]) if "background" in values else default.background,
             size=parse_size(values.get("size"), values.get("width"), values.get("height")) if sized else default.size,
             crop=values.get("crop", default.crop).lower(),
+            face=values.get("face", default.face).lower(),
             format=_parse_format(values["format"]) if "format" in values else default.format,
             max_kb=_parse_int("max_kb", values["max_kb"]) if "max_kb" in values else default.max_kb,
             sheet=None if sheet.lower() == "none" else parse_sheet(sheet),
@@ -107,8 +114,9 @@ class IdPhotoResult:
     content_type: str
     width: int
     height: int
-    face_box: FaceBox | None  # (x, y, w, h) in the source image's pixels; None when the crop used no face
+    face_box: FaceBox | None  # (x, y, w, h) in the levelled source image's pixels; None when the crop used no face
     crop: CropPlan | None  # None for size 'original'
+    levelled_degrees: float  # the rotation that levelled the eye line (0 without a face crop)
     sheet: bytes | None
     image: np.ndarray  # the composited photo: BGR, or BGRA for a transparent background
 
@@ -123,18 +131,19 @@ def make_id_photo(image_bgr: np.ndarray, probability: np.ndarray, options: IdPho
     height, width = probability.shape
     face_box: FaceBox | None = None
     plan: CropPlan | None = None
+    levelled = 0.0
     target = options.size.px
     if target is not None:
         if options.crop == "face":
-            face_box = detect_face(image_bgr)
-            if face_box is None:
-                raise IdPhotoError(
-                    422,
-                    "no face found in the photo; retry with crop=none to keep the whole picture without the"
-                    " face-aware crop",
-                )
-            crown, chin = find_crown(probability, face_box), estimate_chin(face_box)
-            plan = plan_face_crop((width, height), face_box, crown, chin, target, options.size.rules)
+            face = _the_face(image_bgr, options.face)
+            levelled = face.roll_degrees
+            if abs(levelled) > MAX_LEVEL_DEGREES:
+                raise IdPhotoError(422, f"the head is tilted by {abs(levelled):.0f} degrees; at most "
+                                   f"{MAX_LEVEL_DEGREES:.0f} can be levelled, hold the head upright")  # fmt: skip
+            image_bgr, probability, face = _level(image_bgr, probability, face)
+            face_box = face.box
+            crown, chin = find_crown(probability, face.box), face.chin.y
+            plan = plan_face_crop((width, height), face.box, crown, chin, target, options.size.rules)
         else:
             plan = plan_fit((width, height), target)
         image_bgr, probability = render(image_bgr, plan), render(probability, plan)
@@ -150,6 +159,34 @@ def make_id_photo(image_bgr: np.ndarray, probability: np.ndarray, options: IdPho
         height=photo.shape[0],
         face_box=face_box,
         crop=plan,
+        levelled_degrees=levelled,
         sheet=sheet,
         image=photo,
     )
+
+
+def _the_face(image_bgr: np.ndarray, which: str) -> Face:
+    faces = detect_faces(image_bgr)
+    if not faces:
+        raise IdPhotoError(422, "no face found in the photo; retry with crop=none to keep the whole picture without"
+                           " the face-aware crop")  # fmt: skip
+    if len(faces) > 1 and which != "largest":
+        raise IdPhotoError(422, f"{len(faces)} faces found in the photo; an ID photo shows one person (pass "
+                           "face=largest to use the largest face)")  # fmt: skip
+    return faces[0]
+
+
+def _level(image_bgr: np.ndarray, probability: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray, Face]:
+    """Rotate the photo and its matte about the eyes' midpoint so the eye line is horizontal. The edges are
+    filled from the nearest pixels of both, so a body that reaches the bottom edge stays whole."""
+    if abs(face.roll_degrees) < 0.05:
+        return image_bgr, probability, face
+    height, width = probability.shape
+    matrix = cv2.getRotationMatrix2D(face.eye_center, face.roll_degrees, 1.0)
+    flags, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
+    image_bgr = cv2.warpAffine(image_bgr, matrix, (width, height), flags=flags, borderMode=border)
+    probability = cv2.warpAffine(probability, matrix, (width, height), flags=flags, borderMode=border)
+    mesh = face.mesh @ matrix[:, :2].T + matrix[:, 2]
+    cx, cy = matrix @ np.array([face.box.cx, face.box.cy, 1.0])
+    box = FaceBox(round(cx - face.box.w / 2), round(cy - face.box.h / 2), face.box.w, face.box.h)
+    return image_bgr, probability, Face(box, face.score, mesh)

@@ -23,11 +23,16 @@ SUPPORTED_OPS = frozenset(
         "HARD_SWISH",
         "RELU",
         "RELU6",
+        "PRELU",
         "LOGISTIC",
         "AVERAGE_POOL_2D",
+        "MAX_POOL_2D",
         "ADD",
         "MUL",
         "RESIZE_BILINEAR",
+        "PAD",
+        "RESHAPE",
+        "CONCATENATION",
         "CUSTOM:Convolution2DTransposeBias",
     }
 )
@@ -177,7 +182,7 @@ def _read_options(op_type: str, fb_op: tflite.Operator) -> dict[str, Any]:
             "dilation": (o.DilationHFactor(), o.DilationWFactor()),
             "activation": _act(o.FusedActivationFunction()),
         }
-    if op_type == "AVERAGE_POOL_2D":
+    if op_type in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         o = _init(tflite.Pool2DOptions, fb_op)
         return {
             "padding": _PADDING[o.Padding()],
@@ -188,6 +193,11 @@ def _read_options(op_type: str, fb_op: tflite.Operator) -> dict[str, Any]:
     if op_type in ("ADD", "MUL"):
         cls = tflite.AddOptions if op_type == "ADD" else tflite.MulOptions
         return {"activation": _act(_init(cls, fb_op).FusedActivationFunction())}
+    if op_type == "CONCATENATION":
+        o = _init(tflite.ConcatenationOptions, fb_op)
+        return {"axis": o.Axis(), "activation": _act(o.FusedActivationFunction())}
+    if op_type == "RESHAPE" and fb_op.BuiltinOptions() is not None:
+        return {"new_shape": tuple(int(d) for d in _as_list(_init(tflite.ReshapeOptions, fb_op).NewShapeAsNumpy()))}
     if op_type == "RESIZE_BILINEAR":
         o = _init(tflite.ResizeBilinearOptions, fb_op)
         return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}

@@ -139,6 +139,67 @@ class AvgPool(nn.Layer):
         return activate(y, self.activation)
 
 
+class PRelu(_WithParams):
+    """PRELU with a constant slope per channel (given NCHW-broadcastable)."""
+
+    def __init__(self, alpha: np.ndarray) -> None:
+        super().__init__()
+        self.alpha = self._param(alpha)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return F.relu(x) - self.alpha * F.relu(-x)
+
+
+class MaxPool(nn.Layer):
+    """MAX_POOL_2D; padded cells never win, as in TFLite."""
+
+    def __init__(self, kernel: Sequence[int], stride: Sequence[int], pads: Sequence[int], activation: str) -> None:
+        super().__init__()
+        self.kernel, self.stride, self.pads = list(kernel), list(stride), list(pads)
+        self.activation = activation
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return activate(F.max_pool2d(x, self.kernel, self.stride, self.pads), self.activation)
+
+
+class Pad(nn.Layer):
+    """PAD with zeros; ``pads`` lists (before, after) for every dimension of the layout the tensor is kept in."""
+
+    def __init__(self, pads: Sequence[int]) -> None:
+        super().__init__()
+        self.pads = list(pads)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return F.pad(x, self.pads, mode="constant", value=0.0)
+
+
+class Reshape(nn.Layer):
+    """RESHAPE of the TFLite (NHWC) view: 4-D NCHW inputs are read as NHWC, a 4-D result goes back to NCHW. The
+    batch dimension stays dynamic."""
+
+    def __init__(self, shape: Sequence[int], from_nchw: bool, to_nchw: bool) -> None:
+        super().__init__()
+        self.shape = [-1, *shape[1:]]
+        self.from_nchw, self.to_nchw = from_nchw, to_nchw
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if self.from_nchw:
+            x = paddle.transpose(x, [0, 2, 3, 1])
+        y = paddle.reshape(x, self.shape)
+        return paddle.transpose(y, [0, 3, 1, 2]) if self.to_nchw else y
+
+
+class Concat(nn.Layer):
+    """CONCATENATION along ``axis`` of the tensors as they are kept (NCHW for 4-D)."""
+
+    def __init__(self, axis: int, activation: str) -> None:
+        super().__init__()
+        self.axis, self.activation = axis, activation
+
+    def forward(self, *xs: paddle.Tensor) -> paddle.Tensor:
+        return activate(paddle.concat(list(xs), axis=self.axis), self.activation)
+
+
 class Binary(_WithParams):
     """ADD / MUL of two activations, or of an activation and a constant (given in NCHW)."""
 

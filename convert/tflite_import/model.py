@@ -12,8 +12,13 @@ from .layers import (
     Activation,
     AvgPool,
     Binary,
+    Concat,
     Conv,
     GlobalAvgPool,
+    MaxPool,
+    Pad,
+    PRelu,
+    Reshape,
     ResizeBilinear,
     TransposeConv,
     same_pads,
@@ -21,28 +26,30 @@ from .layers import (
 
 
 class TFLiteNet(nn.Layer):
-    """Replays the graph's ops in order; single NCHW input, single NCHW output."""
+    """Replays the graph's ops in order: one 4-D input taken NCHW; its outputs in graph order, 4-D ones NCHW and
+    others (e.g. a detector's [N, anchors, values]) as TFLite has them. One output is returned bare."""
 
     def __init__(self, graph: Graph, exact_resize: bool = True) -> None:
         super().__init__()
-        if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-            raise ValueError("only single-input, single-output models are supported")
-        self.input_id, self.output_id = graph.inputs[0], graph.outputs[0]
-        for tid in (self.input_id, self.output_id):
-            if len(graph.tensors[tid].shape) != 4:
-                raise ValueError(f"tensor {graph.tensors[tid].name!r} is not 4-D NHWC")
+        if len(graph.inputs) != 1 or not graph.outputs:
+            raise ValueError("only single-input models with outputs are supported")
+        self.input_id, self.output_ids = graph.inputs[0], list(graph.outputs)
+        if len(graph.tensors[self.input_id].shape) != 4:
+            raise ValueError(f"tensor {graph.tensors[self.input_id].name!r} is not 4-D NHWC")
         self.steps = nn.LayerList([_build_op(graph, op, exact_resize) for op in graph.ops])
         # (activation input ids, output id) per step; constants live inside the layers
         self.wiring = [
             ([i for i in op.inputs if i >= 0 and not graph.tensors[i].is_const], op.outputs[0]) for op in graph.ops
         ]
 
-    def forward(self, image: paddle.Tensor) -> paddle.Tensor:
+    def forward(self, image: paddle.Tensor) -> paddle.Tensor | tuple[paddle.Tensor, ...]:
         env = {self.input_id: image}
         for k, layer in enumerate(self.steps):  # dy2static's zip() takes no strict=
             ins, out = self.wiring[k]
             env[out] = layer(*[env[i] for i in ins])
-        return env[self.output_id]
+        if len(self.output_ids) == 1:
+            return env[self.output_ids[0]]
+        return tuple(env[i] for i in self.output_ids)
 
 
 def _const(graph: Graph, tid: int) -> np.ndarray | None:
@@ -103,6 +110,29 @@ def _build_op(graph: Graph, op: Op, exact_resize: bool) -> nn.Layer:
         if op.options["padding"] == "VALID" and tuple(kernel) == hw:
             return GlobalAvgPool(hw, op.options["activation"])
         return AvgPool(kernel, op.options["stride"], _pads(op, hw, kernel), op.options["activation"])
+    if op.type == "PRELU":
+        alpha = _const(graph, op.inputs[1])
+        if alpha is None or len(t_in.shape) != 4:
+            raise ValueError(f"{name}: only a constant slope on a 4-D activation is supported")
+        return PRelu(_to_nchw_const(alpha))
+    if op.type == "MAX_POOL_2D":
+        kernel, hw = op.options["filter"], _hw(t_in)
+        return MaxPool(kernel, op.options["stride"], _pads(op, hw, kernel), op.options["activation"])
+    if op.type == "PAD":
+        padding = _const(graph, op.inputs[1])
+        if padding is None or len(op.inputs) > 2:
+            raise ValueError(f"{name}: only constant zero padding is supported")
+        order = [0, 3, 1, 2] if len(t_in.shape) == 4 else list(range(len(t_in.shape)))  # NHWC rows -> NCHW
+        return Pad([int(v) for axis in order for v in padding[axis]])
+    if op.type == "RESHAPE":
+        shape = op.options.get("new_shape") or t_out.shape
+        if len(shape) != len(t_out.shape) or any(d not in (-1, o) for d, o in zip(shape, t_out.shape, strict=True)):
+            raise ValueError(f"{name}: new shape {shape} does not match the output {t_out.shape}")
+        return Reshape(t_out.shape, from_nchw=len(t_in.shape) == 4, to_nchw=len(t_out.shape) == 4)
+    if op.type == "CONCATENATION":
+        rank, axis = len(t_out.shape), op.options["axis"]
+        axis = axis % rank
+        return Concat([0, 2, 3, 1][axis] if rank == 4 else axis, op.options["activation"])
     if op.type in ("ADD", "MUL"):
         lhs, rhs = (graph.tensors[i] for i in op.inputs[:2])
         if lhs.is_const and rhs.is_const:

@@ -80,6 +80,7 @@ _ID_PHOTO = {
         _query("width", {"type": "integer", "minimum": 1}, "custom width in pixels"),
         _query("height", {"type": "integer", "minimum": 1}, "custom height in pixels"),
         _query("crop", _enum(ID_PHOTO_CROPS, "face"), "face: head placed by ID rules; none: the whole picture"),
+        _query("face", _enum(["single", "largest"], "single"), "several faces: refuse (422) or use the largest"),
         _query("format", _enum(["jpeg", "png"], "jpeg"), "photo encoding (png for a transparent background)"),
         _query("max_kb", {"type": "integer", "minimum": 1}, "largest photo file in KiB"),
         _query("sheet", _enum(ID_PHOTO_SHEETS, "none"), "a print sheet of copies"),

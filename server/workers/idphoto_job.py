@@ -54,6 +54,7 @@ class IdPhotoJobCodec:
                 "height": photo.height,
                 "content_type": photo.content_type,
                 "face_box": list(photo.face_box) if photo.face_box is not None else None,
+                "levelled_degrees": round(photo.levelled_degrees, 3),
                 "photo": base64.b64encode(photo.photo).decode("ascii"),
                 "sheet": base64.b64encode(photo.sheet).decode("ascii") if photo.sheet is not None else None,
                 "timings_ms": {k: round(v * 1000, 3) for k, v in timings.items()},

@@ -76,7 +76,10 @@ def test_form_values_become_request_parameters_and_file_names(backend: LocalBack
     request = service.build_request("custom", "rgba(51, 102, 204, 1)", "custom", 300, 400, "none", "png", 0,
                                     "4R", False)  # fmt: skip
     assert request.params() == {"background": "51,102,204", "size": "custom", "width": "300", "height": "400",
-                                "crop": "none", "format": "png", "refine": "false", "sheet": "4R"}  # fmt: skip
+                                "crop": "none", "face": "single", "format": "png", "refine": "false",
+                                "sheet": "4R"}  # fmt: skip
+    largest = service.build_request("white", None, "1inch", None, None, "face", "jpeg", 0, "none", True, True)
+    assert largest.params()["face"] == "largest"
     picked = service.build_request("custom", "#3366CC", "2inch", 999, 999, "face", "jpeg", 50, "none", True)
     assert (picked.background, picked.width, picked.height, picked.max_kb, picked.sheet) == ("#3366CC", None, None,
                                                                                               50, None)  # fmt: skip

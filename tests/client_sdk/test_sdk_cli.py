@@ -17,7 +17,7 @@ from PIL import Image
 from sdk_support import encoded, photo_rgb, write_photos
 from servers import ServerProcess, free_port, start_server
 
-from client_sdk import SegClient
+from client_sdk import SegClient, SegServingError
 
 ROOT = Path(__file__).resolve().parents[2]
 Run = subprocess.CompletedProcess[str]
@@ -190,3 +190,20 @@ def test_id_photo_over_a_folder_reports_a_photo_without_a_face(server: ServerPro
     assert out_names(tmp_path / "ids") == ["me.jpg.png"]
     failures = [line for line in proc.stderr.splitlines() if line.startswith("failed: ")]
     assert len(failures) == 1 and "wall.png" in failures[0] and "face" in failures[0], proc.stderr
+
+
+def test_id_photo_levels_the_head_and_needs_face_largest_for_a_group(server: ServerProcess) -> None:
+    """SegClient.id_photo over HTTP: the tilt it levelled is reported; a photo with two people is refused with a
+    422 naming the count, and made from the larger face with face='largest'."""
+    portrait = photo_rgb(512, 512)
+    pair = np.hstack([portrait, np.vstack([photo_rgb(384, 384), np.repeat(photo_rgb(384, 384)[-1:], 128, axis=0)])])
+    with SegClient(server.address) as client:
+        photo = client.id_photo(portrait)
+        assert 2.0 <= photo.levelled_degrees <= 4.5 and photo.face_box is not None  # her head leans ~3 degrees
+        with pytest.raises(SegServingError, match="2 faces found in the photo") as refused:
+            client.id_photo(pair)
+        assert refused.value.status == 422
+        largest = client.id_photo(pair, face="largest")
+        assert (
+            largest.face_box is not None and largest.face_box[0] < 512 and (largest.width, largest.height) == (295, 413)
+        )

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import paddle
 import pytest
 import tflite
 import tflite_builder as tb
 from skimage import color, data
 
 from convert.portrait import DEPLOY_YAML, TFLITE_MEMBER, TFLITE_SHA256, main, read_wheel, write_export_dir
-from convert.tflite_import import import_tflite, read_tflite
+from convert.tflite_import import build_layer, import_tflite, read_tflite
 from segcore.deploy_yaml import read_deploy_yaml
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
@@ -249,3 +250,54 @@ def test_wheel_with_the_right_model_is_accepted(tmp_path: Path) -> None:
     src = read_wheel(_fake_wheel(tmp_path / "mediapipe-0.10.21-py3-none-any.whl", SELFIE.read_bytes()))
     assert src.sha256 == TFLITE_SHA256 and src.version == "0.10.21"
     assert src.license_text.startswith("Apache License")
+
+
+def _detector_ops_model(rng: np.random.Generator) -> bytes:
+    """The ops of MediaPipe's face models beside the segmentation ones, with two outputs as a detector has:
+    CONV_2D -> PRELU -> PAD (channels) -> MAX_POOL_2D; both RESHAPEd to [1, n, 6] and CONCATENATED on axis 1
+    (output 0), and the pooled map itself (output 1, 4-D)."""
+    tensors = [
+        tb.T("in", (1, 8, 8, 3)),
+        tb.const("w", _rand(rng, 4, 3, 3, 3)),
+        tb.const("b", _rand(rng, 4)),
+        tb.T("c", (1, 8, 8, 4)),
+        tb.const("slope", _rand(rng, 1, 1, 4)),
+        tb.T("r", (1, 8, 8, 4)),
+        tb.const("pads", np.array([[0, 0], [0, 0], [0, 0], [0, 2]], np.int32)),
+        tb.T("padded", (1, 8, 8, 6)),
+        tb.T("pooled", (1, 4, 4, 6)),
+        tb.T("flat_pooled", (1, 16, 6)),
+        tb.T("flat_padded", (1, 64, 6)),
+        tb.T("joined", (1, 80, 6)),
+        tb.const("shape_pooled", np.array([1, 16, 6], np.int32)),
+        tb.const("shape_padded", np.array([1, -1, 6], np.int32)),
+    ]
+    same, valid = tflite.Padding.SAME, tflite.Padding.VALID
+    pool = {"Padding": valid, "StrideW": 2, "StrideH": 2, "FilterWidth": 2, "FilterHeight": 2}
+    ops = [
+        tb.Op("CONV_2D", [0, 1, 2], [3], ("Conv2DOptions", {"Padding": same, "StrideW": 1, "StrideH": 1})),
+        tb.Op("PRELU", [3, 4], [5]),
+        tb.Op("PAD", [5, 6], [7]),
+        tb.Op("MAX_POOL_2D", [7], [8], ("Pool2DOptions", pool)),
+        tb.Op("RESHAPE", [8, 12], [9]),
+        tb.Op("RESHAPE", [7, 13], [10]),
+        tb.Op("CONCATENATION", [9, 10], [11], ("ConcatenationOptions", {"Axis": 1})),
+    ]
+    return tb.build(tensors, ops, [0], [11, 8])
+
+
+def test_tiny_detector_ops_with_two_outputs_match_litert(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    model = _detector_ops_model(rng)
+    (tmp_path / "m.tflite").write_bytes(model)
+    x = rng.standard_normal((1, 8, 8, 3)).astype(np.float32)
+    joined, pooled = build_layer(tmp_path / "m.tflite")(paddle.to_tensor(x.transpose(0, 3, 1, 2)))
+    interp = litert.Interpreter(model_content=model)
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], x)
+    interp.invoke()
+    expected = [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
+    assert joined.shape == [1, 80, 6] and pooled.shape == [1, 6, 4, 4]  # 3-D as TFLite has it, 4-D as NCHW
+    np.testing.assert_allclose(joined.numpy(), expected[0], atol=1e-5)
+    np.testing.assert_allclose(pooled.numpy(), expected[1].transpose(0, 3, 1, 2), atol=1e-5)
+    assert (joined.numpy()[0, 16:].reshape(8, 8, 6)[..., 4:] == 0).all()  # the padded channels

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import pytest
@@ -15,8 +17,8 @@ def astronaut() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def astronaut_probability(astronaut: np.ndarray) -> np.ndarray:
-    """The portrait model's person probability for the astronaut (H x W float32)."""
+def person_probability() -> Callable[[np.ndarray], np.ndarray]:
+    """person_probability(image) -> the portrait model's person probability for a BGR image (H x W float32)."""
     from segcore.engines import EngineOptions, create_engine
     from segcore.pipeline import SegmentationPipeline
     from segcore.repository import ModelRepository
@@ -26,6 +28,16 @@ def astronaut_probability(astronaut: np.ndarray) -> np.ndarray:
     pipe = SegmentationPipeline(
         spec.config, create_engine(spec.server_dir, spec.config, "onnxruntime", EngineOptions())
     )
-    scores = pipe.segment(astronaut, want_scores=True).scores
-    assert scores is not None
-    return scores[1]
+
+    def probability(image: np.ndarray) -> np.ndarray:
+        scores = pipe.segment(image, want_scores=True).scores
+        assert scores is not None
+        return scores[1]
+
+    return probability
+
+
+@pytest.fixture(scope="session")
+def astronaut_probability(astronaut: np.ndarray, person_probability: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The portrait model's person probability for the astronaut (H x W float32)."""
+    return person_probability(astronaut)

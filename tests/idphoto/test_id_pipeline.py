@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -10,10 +11,17 @@ import pytest
 from PIL import Image
 
 from idphoto.errors import IdPhotoError
-from idphoto.face import detect_face
+from idphoto.face import detect_face, detect_faces
 from idphoto.pipeline import IdPhotoOptions, IdPhotoResult, make_id_photo
 
 BLUE_BGR = np.array([0xDB, 0x8E, 0x43])
+
+
+def rotated(image: np.ndarray, degrees: float) -> np.ndarray:
+    """`image` turned counter-clockwise (as shown) about its centre, edges filled from the nearest pixels."""
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    return cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
 
 
 def decode(data: bytes) -> tuple[Image.Image, np.ndarray]:
@@ -39,19 +47,18 @@ def test_one_inch_blue_jpeg(one_inch_blue: IdPhotoResult) -> None:
     assert result.sheet is None
 
 
-def test_face_centred_and_head_placed(one_inch_blue: IdPhotoResult, astronaut: np.ndarray) -> None:
+def test_face_centred_levelled_and_head_placed(one_inch_blue: IdPhotoResult, astronaut: np.ndarray) -> None:
     result = one_inch_blue
-    face = detect_face(result.image)
-    assert face is not None
-    assert abs(face.cx - 295 / 2) <= 0.08 * 295
+    (face,) = detect_faces(result.image)
+    assert abs(face.box.cx - 295 / 2) <= 0.08 * 295
+    assert abs(face.roll_degrees) <= 1.0  # her head leans ~3 degrees in the source: levelled
+    (source,) = detect_faces(astronaut)
+    assert result.levelled_degrees == pytest.approx(source.roll_degrees, abs=1e-9)
     centre = result.image[:, 110:185].astype(int)
     is_background = np.all(np.abs(centre - BLUE_BGR) <= 6, axis=2)
     crown_row = int(np.flatnonzero(~is_background.all(axis=1))[0])
     assert 0.08 * 413 <= crown_row <= 0.12 * 413  # crown 8-12 % below the top edge
-    source_face, plan = result.face_box, result.crop
-    assert source_face is not None and source_face == detect_face(astronaut) and plan is not None
-    chin_row = (source_face.y + 1.15 * source_face.h - plan.top) * plan.scale
-    assert 0.60 * 413 <= chin_row - crown_row <= 0.70 * 413  # head 60-70 % of the height
+    assert 0.60 * 413 <= face.chin.y - crown_row <= 0.70 * 413  # head (crown to chin) 60-70 % of the height
 
 
 def test_no_stretching(one_inch_blue: IdPhotoResult, astronaut: np.ndarray) -> None:
@@ -114,3 +121,43 @@ def test_bad_inputs() -> None:
     assert caught.value.status == 400
     with pytest.raises(ValueError, match="does not match"):
         make_id_photo(np.zeros((40, 30, 3), np.uint8), np.zeros((30, 40), np.float32), IdPhotoOptions())
+
+
+@pytest.mark.parametrize("degrees", [-11, -8, 8, 15])  # her head is tilted 3 degrees to start with: 14 to -12
+def test_a_tilted_head_is_levelled(astronaut: np.ndarray, person_probability: Callable[[np.ndarray], np.ndarray],
+                                   degrees: float) -> None:  # fmt: skip
+    """Her portrait turned so that her head leans up to 15 degrees either way (edges filled from the nearest
+    pixels): the photo's eye line ends within a degree of level, the head still 60-70 % of the height, and no
+    wedge of the old edge shows."""
+    tilted = rotated(astronaut, degrees)
+    result = make_id_photo(tilted, person_probability(tilted), IdPhotoOptions.parse({"background": "blue"}))
+    (face,) = detect_faces(result.image)
+    assert abs(face.roll_degrees) <= 1.0, face.roll_degrees
+    centre = result.image[:, 110:185].astype(int)
+    crown_row = int(np.flatnonzero(~np.all(np.abs(centre - BLUE_BGR) <= 6, axis=2).all(axis=1))[0])
+    assert 0.60 * 413 <= face.chin.y - crown_row <= 0.70 * 413
+    for corner in (result.image[-1, 0], result.image[-1, -1]):  # shoulders reach the bottom corners
+        assert np.abs(corner.astype(int) - BLUE_BGR).max() > 30
+
+
+def test_too_tilted_a_head_is_refused(astronaut: np.ndarray, person_probability: Callable[[np.ndarray], np.ndarray]
+                                      ) -> None:  # fmt: skip
+    tilted = rotated(astronaut, -30)
+    with pytest.raises(IdPhotoError, match=r"tilted by \d+ degrees; at most 15") as caught:
+        make_id_photo(tilted, person_probability(tilted), IdPhotoOptions())
+    assert caught.value.status == 422
+
+
+def test_several_faces_are_refused_unless_face_is_largest(astronaut: np.ndarray,
+                                                          person_probability: Callable[[np.ndarray], np.ndarray]
+                                                          ) -> None:  # fmt: skip
+    smaller = cv2.copyMakeBorder(cv2.resize(astronaut, (384, 384)), 0, 128, 0, 0, cv2.BORDER_REPLICATE)
+    pair = np.hstack([astronaut, smaller])
+    probability = person_probability(pair)
+    with pytest.raises(IdPhotoError, match=r"2 faces found in the photo.*face=largest") as caught:
+        make_id_photo(pair, probability, IdPhotoOptions())
+    assert caught.value.status == 422
+    result = make_id_photo(pair, probability, IdPhotoOptions.parse({"face": "largest"}))
+    assert result.face_box is not None and result.face_box.cx < 512  # the larger face, on the left
+    with pytest.raises(IdPhotoError, match="unknown face 'all'; use one of: single, largest"):
+        IdPhotoOptions.parse({"face": "all"})
