@@ -36,6 +36,13 @@ CROP_CHOICES = [("人脸居中裁剪 Face-aware crop", "face"), ("保留整张�
 FORMAT_CHOICES = [("JPEG", "jpeg"), ("PNG（可透明 transparency）", "png")]
 
 
+def _document_background(size: str, background: str) -> Any:
+    """A document that accepts only some backgrounds (a UK passport: light grey or cream) switches to its first."""
+    preset = SIZE_PRESETS.get(size)
+    allowed = preset.backgrounds if preset is not None else None
+    return allowed[0] if allowed and background not in allowed else gr.skip()
+
+
 def build(backend: Backend, workdir: Path) -> gr.Blocks:
     """The page; generated files go to fresh folders under `workdir`. Gradio's copies of uploads and results
     are deleted after an hour (portraits are personal data)."""
@@ -105,6 +112,7 @@ def build(backend: Backend, workdir: Path) -> gr.Blocks:
         colour.input(lambda: "custom", None, background)
         background.input(lambda b: "png" if b == "transparent" else gr.skip(), background, fmt)
         size.change(lambda s: gr.Row(visible=s == "custom"), size, custom_size)
+        size.input(_document_background, [size, background], background)
         generate.click(
             run,
             [image, background, colour, size, width, height, crop, fmt, max_kb, sheet, refine, largest_face],

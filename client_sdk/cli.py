@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
@@ -67,8 +68,11 @@ def add_segment_arguments(parser: argparse.ArgumentParser) -> None:
 def add_id_photo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, help="portrait photos and/or folders of them")
     parser.add_argument("-o", "--out", required=True, type=Path, help="the ID photo (one input), or a folder")
-    parser.add_argument("--background", default="white", help="white|blue|red|#RRGGBB|r,g,b|transparent")
-    parser.add_argument("--size", default="1inch", help="original|1inch|1inch-large|2inch-small|2inch|custom")
+    parser.add_argument("--background", default=None,
+                        help="white|blue|red|light-grey|cream|#RRGGBB|r,g,b|transparent (default: the size's own, "
+                        "else white)")  # fmt: skip
+    parser.add_argument("--size", default="1inch",
+                        help="a preset (`presets` lists them: 1inch, us-passport, ...) or custom")  # fmt: skip
     parser.add_argument("--width", type=int, default=None, help="pixels, with --size custom")
     parser.add_argument("--height", type=int, default=None, help="pixels, with --size custom")
     parser.add_argument("--crop", choices=("face", "none"), default="face", help="place the head (default) or not")
@@ -91,6 +95,10 @@ def build_parser(prog: str = "python -m client_sdk") -> argparse.ArgumentParser:
     add_segment_arguments(segment)
     photo = verbs.add_parser("id-photo", help="ID photos from portraits", epilog=ID_PHOTO_EXAMPLES, formatter_class=raw)
     add_id_photo_arguments(photo)
+    presets = verbs.add_parser("presets", help="the server's ID-photo sizes, backgrounds and print sheets")
+    presets.add_argument("--server", default=DEFAULT_ENDPOINT, help="HOST:PORT or URL (default: %(default)s)")
+    presets.add_argument("--api_key", default=None, help="the server's API key (default: env SEGSERVING_API_KEY)")
+    presets.add_argument("--json", action="store_true", help="print the server's JSON as it is")
     return parser
 
 
@@ -186,7 +194,8 @@ def run_segment(args: argparse.Namespace) -> int:
 
 
 def run_id_photo(args: argparse.Namespace) -> int:
-    extension = ".png" if args.format == "png" or (args.format is None and args.background == "transparent") else ".jpg"
+    transparent = args.format is None and args.background == "transparent"
+    extension = ".png" if args.format == "png" or transparent else ".jpg"
     single = len(args.inputs) == 1 and args.inputs[0].is_file() and args.out.suffix.lower() in PHOTO_SUFFIXES
     items = [Item(args.inputs[0].resolve(), args.out)] if single else _plan(args, extension)
     if items is None:
@@ -205,6 +214,29 @@ def run_id_photo(args: argparse.Namespace) -> int:
         return _run(todo, progress, args.workers, job, args.out)
 
 
+def run_presets(args: argparse.Namespace) -> int:
+    with SegClient(args.server, api_key=args.api_key) as client:
+        catalogue = client.id_photo_presets()
+    if args.json:
+        print(json.dumps(catalogue, ensure_ascii=False, indent=2))
+        return 0
+
+    def mm(band: list[float] | None) -> str:
+        return f"{band[0]:g}-{band[1]:g}" if band else "-"
+
+    print(f"{'size':<18} {'mm':<11} {'px':<9} {'dpi':>4}  {'head mm':<9} {'eyes mm':<9} backgrounds")
+    for size in catalogue["sizes"]:
+        dims = f"{size['mm'][0]:g}x{size['mm'][1]:g}" if size["mm"] else "-"
+        pixels = f"{size['px'][0]}x{size['px'][1]}" if size["px"] else "-"
+        backgrounds = ",".join(size["backgrounds"] or ["any"])
+        print(f"{size['name']:<18} {dims:<11} {pixels:<9} {size['dpi']:>4}  {mm(size['head_mm']):<9} "
+              f"{mm(size['eyes_above_bottom_mm']):<9} {backgrounds}")  # fmt: skip
+    print("backgrounds: " + ", ".join(b["name"] for b in catalogue["backgrounds"]))
+    print("sheets: " + ", ".join(s["name"] for s in catalogue["sheets"]))
+    return 0
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m client_sdk") -> int:
     args = build_parser(prog).parse_args(argv)
-    return run_segment(args) if args.command == "segment" else run_id_photo(args)
+    runs = {"segment": run_segment, "id-photo": run_id_photo, "presets": run_presets}
+    return runs[args.command](args)

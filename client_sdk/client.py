@@ -133,12 +133,13 @@ class SegClient(_ClientBase):
             results = pool.map(one, items)
             return list(tqdm(results, total=len(items), disable=not progress, desc="segment", unit="img"))
 
-    def id_photo(self, image: ImageInput, *, background: str = "white", size: str = "1inch",
+    def id_photo(self, image: ImageInput, *, background: str | None = None, size: str = "1inch",
                  width: int | None = None, height: int | None = None, crop: str = "face", face: str = "single",
                  format: str | None = None, max_kb: int | None = None, sheet: str | None = None,
                  refine: bool = True, rgb: bool = False, model: str | None = None) -> IdPhoto:  # fmt: skip
-        """Make an ID photo from a portrait: background white|blue|red|#RRGGBB|r,g,b|transparent; size
-        original|1inch|1inch-large|2inch-small|2inch|custom (with width, height px); crop='face' places the head
+        """Make an ID photo from a portrait: background white|blue|red|light-grey|cream|#RRGGBB|r,g,b|transparent
+        (None: the size's own, else white); size a preset (id_photo_presets() lists them: 1inch, us-passport,
+        schengen-visa, ...) or custom (with width, height px); crop='face' places the head
         as ID rules expect, levelling a tilted head (crop='none' keeps the whole picture); a photo with several faces
         is refused unless face='largest'; JPEG or PNG at 300 DPI; max_kb caps the file
         size; sheet='4R' or '5inch' adds a print sheet. Always over HTTP (the same port serves gRPC)."""
@@ -151,6 +152,15 @@ class SegClient(_ClientBase):
 
         body = with_retries(lambda left: failover(self._router, send, left)[0], self.retry, self.timeout)
         return IdPhoto.from_json(json.loads(body))
+
+    def id_photo_presets(self) -> dict[str, Any]:
+        """The server's ID-photo sizes (each document's rules in mm), backgrounds and print sheets."""
+
+        def send(endpoint: str, left: float) -> bytes:
+            return self._transport(endpoint, "http").get("/v1/id-photo/presets", left)
+
+        return dict(json.loads(with_retries(lambda left: failover(self._router, send, left)[0], self.retry,
+                                            self.timeout)))  # fmt: skip
 
     def close(self) -> None:
         for transport in self._made.values():
@@ -205,7 +215,7 @@ class AsyncSegClient(_ClientBase):
         finally:
             bar.close()
 
-    async def id_photo(self, image: ImageInput, *, background: str = "white", size: str = "1inch",
+    async def id_photo(self, image: ImageInput, *, background: str | None = None, size: str = "1inch",
                        width: int | None = None, height: int | None = None, crop: str = "face",
                        face: str = "single", format: str | None = None, max_kb: int | None = None,
                        sheet: str | None = None, refine: bool = True, rgb: bool = False,
@@ -221,6 +231,16 @@ class AsyncSegClient(_ClientBase):
         answer = await with_retries_async(lambda left: failover_async(self._router, send, left), self.retry,
                                           self.timeout)  # fmt: skip
         return IdPhoto.from_json(json.loads(answer[0]))
+
+    async def id_photo_presets(self) -> dict[str, Any]:
+        """See SegClient.id_photo_presets."""
+
+        async def send(endpoint: str, left: float) -> bytes:
+            return await self._transport(endpoint, "http").get("/v1/id-photo/presets", left)
+
+        answer = await with_retries_async(lambda left: failover_async(self._router, send, left), self.retry,
+                                          self.timeout)  # fmt: skip
+        return dict(json.loads(answer[0]))
 
     async def close(self) -> None:
         for transport in self._made.values():

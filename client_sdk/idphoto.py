@@ -55,13 +55,14 @@ class IdPhoto:
         return path
 
 
-def id_photo_params(background: str, size: str, width: int | None, height: int | None, crop: str, face: str,
+def id_photo_params(background: str | None, size: str, width: int | None, height: int | None, crop: str, face: str,
                     format: str | None, max_kb: int | None, sheet: str | None,
                     refine: bool) -> dict[str, str]:  # fmt: skip
     """Query parameters of POST /v1/id-photo (format None: JPEG, or PNG for a transparent background)."""
-    params = {"background": background, "size": size, "crop": crop, "face": face,
-              "refine": "true" if refine else "false", "output": "json"}  # fmt: skip
-    for key, value in (("width", width), ("height", height), ("format", format), ("max_kb", max_kb), ("sheet", sheet)):
+    params = {"size": size, "crop": crop, "face": face, "refine": "true" if refine else "false", "output": "json"}
+    optional = (("background", background), ("width", width), ("height", height), ("format", format),
+                ("max_kb", max_kb), ("sheet", sheet))  # fmt: skip
+    for key, value in optional:
         if value is not None:
             params[key] = str(value)
     return params

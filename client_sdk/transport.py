@@ -150,6 +150,16 @@ class HttpTransport:
         body = self.post_image(f"/v1/models/{model}/segment", data, {**options, "output": "json"}, timeout)
         return result_from_json(body)
 
+    def get(self, path: str, timeout: float) -> bytes:
+        """GET; the 200 body, or the typed error."""
+        try:
+            response = self._client.get(path, timeout=_bounded(timeout))
+        except httpx.TransportError as exc:
+            raise transport_error(exc, timeout) from None
+        if response.status_code != 200:
+            raise http_error(response)
+        return response.content
+
     def close(self) -> None:
         self._client.close()
 
@@ -175,6 +185,16 @@ class AsyncHttpTransport:
     async def segment(self, model: str, data: bytes, options: dict[str, str], timeout: float) -> SegResult:
         body = await self.post_image(f"/v1/models/{model}/segment", data, {**options, "output": "json"}, timeout)
         return result_from_json(body)
+
+    async def get(self, path: str, timeout: float) -> bytes:
+        """GET; the 200 body, or the typed error."""
+        try:
+            response = await self._client.get(path, timeout=_bounded(timeout))
+        except httpx.TransportError as exc:
+            raise transport_error(exc, timeout) from None
+        if response.status_code != 200:
+            raise http_error(response)
+        return response.content
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -15,6 +15,7 @@ import numpy as np
 
 from idphoto.errors import IdPhotoError
 from idphoto.face import FaceBox
+from idphoto.sizes import ID_RULES, HeadRules
 
 CROWN_ABOVE_BOX = 0.45  # crown estimate above the box top (box heights) when the mask cannot show it
 CROWN_SEARCH = 2.0  # look for the crown at most this many box heights above the box (hats, raised hands)
@@ -23,23 +24,7 @@ PERSON_THRESHOLD = 0.5
 MIN_UPSCALE_FRACTION = 0.5  # the source crop must be at least half the target size (at most 2x upscaling)
 
 
-@dataclass(frozen=True)
-class HeadRules:
-    """Where the head goes, as fractions of the photo height: targets and the accepted bands."""
-
-    head_ratio: float  # crown-to-chin height
-    head_band: tuple[float, float]
-    crown_margin: float  # gap between the top edge and the crown
-    margin_band: tuple[float, float]
-
-
-# Common ID photos (1-inch, 2-inch, large 1-inch): head about two thirds of the height with a tenth above
-# it, leaving a quarter of the height for neck and shoulders.
-ID_RULES = HeadRules(head_ratio=0.65, head_band=(0.60, 0.70), crown_margin=0.10, margin_band=(0.08, 0.12))
-# ICAO 9303 passport/visa photos (35x45 mm): chin to crown 32-36 mm (target 34), 3-5 mm above the crown.
-ICAO_RULES = HeadRules(
-    head_ratio=34 / 45, head_band=(32 / 45, 36 / 45), crown_margin=4 / 45, margin_band=(3 / 45, 5 / 45)
-)
+PLACEMENT_STEPS = 81  # head ratios tried across the band by strict placement
 
 
 @dataclass(frozen=True)
@@ -135,6 +120,50 @@ def head_placement(crown: float, chin: float, image_height: int, rules: HeadRule
     return ratio + t * d_ratio, margin + t * d_margin
 
 
+def strict_placement(crown: float, chin: float, eyes: float | None, image_height: int,
+                     rules: HeadRules) -> tuple[float, float]:  # fmt: skip
+    """(head ratio, crown margin) inside every band of `rules`, the crop ending at or above the image's bottom
+    edge and the eye line (row `eyes`) inside the eye band, as close to the targets as that allows;
+    IdPhotoError(422) naming the rule that cannot be met."""
+    head = chin - crown
+    if head <= 0:
+        raise ValueError(f"the chin ({chin}) must lie below the crown ({crown})")
+    (h_lo, h_hi), (m_lo, m_hi) = rules.head_band, rules.margin_band
+    best: tuple[float, float, float] | None = None
+    fits_above_bottom = False
+    for ratio in np.linspace(h_lo, h_hi, PLACEMENT_STEPS):
+        height = head / ratio
+        low, high = max(m_lo, (crown + height - image_height) / height), m_hi
+        fits_above_bottom |= low <= high + 1e-12
+        want, weight, eye_cost = rules.crown_margin, 1 / (m_hi - m_lo) ** 2, 0.0
+        if rules.eye_band is not None and eyes is not None:
+            (e_lo, e_hi), from_crown = rules.eye_band, (eyes - crown) / height
+            low, high = max(low, 1 - e_hi - from_crown), min(high, 1 - e_lo - from_crown)
+            # the margin that best balances its own target and the eye band's middle (eyes = 1 - margin - from_crown)
+            eye_weight = 1 / (e_hi - e_lo) ** 2
+            want = (weight * want + eye_weight * (1 - from_crown - (e_lo + e_hi) / 2)) / (weight + eye_weight)
+        if low > high + 1e-12:
+            continue
+        margin = min(max(want, low), high)
+        if rules.eye_band is not None and eyes is not None:
+            eye_cost = ((1 - margin - from_crown - sum(rules.eye_band) / 2) / (e_hi - e_lo)) ** 2
+        cost = (
+            ((ratio - rules.head_ratio) / (h_hi - h_lo)) ** 2 + weight * (margin - rules.crown_margin) ** 2 + eye_cost
+        )
+        if best is None or cost < best[0]:
+            best = (cost, float(ratio), margin)
+    if best is not None:
+        return best[1], best[2]
+    if not fits_above_bottom:
+        raise IdPhotoError(422, f"the photo ends too close below the chin: the head must be {h_lo:.0%}-{h_hi:.0%} "
+                           f"of the photo's height with {m_lo:.0%}-{m_hi:.0%} above it; use a photo that shows "
+                           "the shoulders")  # fmt: skip
+    assert rules.eye_band is not None
+    raise IdPhotoError(422, f"the eyes cannot be placed {rules.eye_band[0]:.0%}-{rules.eye_band[1]:.0%} of the "
+                       f"height above the bottom with the head {h_lo:.0%}-{h_hi:.0%} of it: the eyes sit unusually "
+                       "high or low in this face (or the crown is hidden)")  # fmt: skip
+
+
 def plan_face_crop(
     image_size: tuple[int, int],
     face: FaceBox,
@@ -142,13 +171,18 @@ def plan_face_crop(
     chin: float,
     target: tuple[int, int],
     rules: HeadRules = ID_RULES,
+    eyes: float | None = None,
 ) -> CropPlan:
     """Crop with the head sized and placed by `rules` and the face centred horizontally.
 
-    image_size and target are (width, height). Raises IdPhotoError(422) when the crop would need more
-    than 2x upscaling.
+    image_size and target are (width, height); `eyes` is the eye line's row, for rules with an eye band.
+    Raises IdPhotoError(422) when strict rules cannot be met, or when the crop would need more than 2x
+    upscaling.
     """
-    ratio, margin = head_placement(crown, chin, image_size[1], rules)
+    if rules.strict or rules.eye_band is not None:
+        ratio, margin = strict_placement(crown, chin, eyes, image_size[1], rules)
+    else:
+        ratio, margin = head_placement(crown, chin, image_size[1], rules)
     height = (chin - crown) / ratio
     top = min(crown - margin * height, image_size[1] - height)  # min() only absorbs float rounding
     width = height * target[0] / target[1]

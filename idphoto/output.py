@@ -1,4 +1,4 @@
-"""Encode photos as JPEG or PNG with 300 DPI metadata, optionally under a file-size limit."""
+"""Encode photos as JPEG or PNG with their DPI in the metadata, optionally under a file-size limit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from idphoto.errors import IdPhotoError
-from idphoto.presets import DPI
+from idphoto.sizes import DPI
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
 JPEG_QUALITY = 95  # without a size limit
@@ -24,17 +24,17 @@ def _pil(image: np.ndarray) -> Image.Image:
     return Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
 
 
-def _save(picture: Image.Image, fmt: str, quality: int = JPEG_QUALITY) -> bytes:
+def _save(picture: Image.Image, fmt: str, quality: int = JPEG_QUALITY, dpi: int = DPI) -> bytes:
     buffer = io.BytesIO()
     if fmt == "jpeg":
-        picture.save(buffer, "JPEG", quality=quality, optimize=True, dpi=(DPI, DPI))
+        picture.save(buffer, "JPEG", quality=quality, optimize=True, dpi=(dpi, dpi))
     else:
-        picture.save(buffer, "PNG", dpi=(DPI, DPI))  # dpi -> the pHYs chunk
+        picture.save(buffer, "PNG", dpi=(dpi, dpi))  # dpi -> the pHYs chunk
     return buffer.getvalue()
 
 
-def encode_image(image: np.ndarray, fmt: str, max_kb: int | None = None) -> bytes:
-    """`image` (BGR, or BGRA for PNG) as `fmt` ('jpeg' | 'png') at 300 DPI, at most `max_kb` KiB if given.
+def encode_image(image: np.ndarray, fmt: str, max_kb: int | None = None, dpi: int = DPI) -> bytes:
+    """`image` (BGR, or BGRA for PNG) as `fmt` ('jpeg' | 'png') marked `dpi`, at most `max_kb` KiB if given.
 
     JPEG meets the limit with the highest quality that fits (binary search, quality >= 10); a PNG over the
     limit, or a JPEG that does not fit even at quality 10, raises IdPhotoError(422).
@@ -42,7 +42,7 @@ def encode_image(image: np.ndarray, fmt: str, max_kb: int | None = None) -> byte
     if fmt not in CONTENT_TYPES:
         raise ValueError(f"format must be one of {', '.join(CONTENT_TYPES)}, got {fmt!r}")
     picture = _pil(image)
-    data = _save(picture, fmt)
+    data = _save(picture, fmt, dpi=dpi)
     if max_kb is None or len(data) <= max_kb * KB:
         return data
     if fmt == "png":
@@ -52,7 +52,7 @@ def encode_image(image: np.ndarray, fmt: str, max_kb: int | None = None) -> byte
             " smaller: use format=jpeg to meet a size limit",
         )
     low, high = MIN_JPEG_QUALITY, JPEG_QUALITY - 1
-    best = _save(picture, fmt, low)
+    best = _save(picture, fmt, low, dpi)
     if len(best) > max_kb * KB:
         raise IdPhotoError(
             422,
@@ -61,7 +61,7 @@ def encode_image(image: np.ndarray, fmt: str, max_kb: int | None = None) -> byte
         )
     while low < high:  # invariant: quality `low` fits
         mid = (low + high + 1) // 2
-        candidate = _save(picture, fmt, mid)
+        candidate = _save(picture, fmt, mid, dpi)
         if len(candidate) <= max_kb * KB:
             low, best = mid, candidate
         else:

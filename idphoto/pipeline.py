@@ -26,7 +26,21 @@ from idphoto.presets import (
 )
 from idphoto.sheet import make_sheet
 
-PARAMS = ("background", "size", "width", "height", "crop", "face", "format", "max_kb", "sheet", "refine")
+PARAMS = (
+    "background",
+    "size",
+    "width",
+    "height",
+    "width_mm",
+    "height_mm",
+    "dpi",
+    "crop",
+    "face",
+    "format",
+    "max_kb",
+    "sheet",
+    "refine",
+)
 CROPS = ("face", "none")
 FACES = ("single", "largest")  # several faces: refuse (single), or use the largest
 MAX_LEVEL_DEGREES = 15.0  # a tilted head is levelled up to this angle; beyond it the photo is refused
@@ -55,6 +69,10 @@ class IdPhotoOptions:
             raise IdPhotoError(400, f"unknown face {self.face!r}; use one of: {', '.join(FACES)}")
         if self.format is not None and self.format not in CONTENT_TYPES:
             raise IdPhotoError(400, f"unknown format {self.format!r}; use one of: jpeg, png")
+        allowed = self.size.backgrounds
+        if allowed is not None and self.background.name not in allowed:
+            raise IdPhotoError(400, f"{self.size.label_en} photos need a {' or '.join(allowed)} background, not "
+                               f"{self.background.name}")  # fmt: skip
         if self.background.rgb is None and self.format == "jpeg":
             raise IdPhotoError(400, "a transparent background needs format=png (JPEG has no transparency)")
         low, high = MAX_KB_RANGE
@@ -73,11 +91,17 @@ class IdPhotoOptions:
             raise IdPhotoError(400, f"unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(PARAMS)}")
         values = {k: v.strip() for k, v in params.items() if v.strip()}
         default = cls()
-        sized = {"size", "width", "height"} & set(values)
+        sized = {"size", "width", "height", "width_mm", "height_mm", "dpi"} & set(values)
         sheet = values.get("sheet", "none")
+        size = (parse_size(values.get("size"), values.get("width"), values.get("height"), values.get("width_mm"),
+                           values.get("height_mm"), values.get("dpi")) if sized else default.size)  # fmt: skip
+        if "background" in values:
+            background = parse_background(values["background"])
+        else:  # the document's own first background (a UK passport's is light grey), else white
+            background = BACKGROUNDS[size.backgrounds[0]] if size.backgrounds else default.background
         return cls(
-            background=parse_background(values["background"]) if "background" in values else default.background,
-            size=parse_size(values.get("size"), values.get("width"), values.get("height")) if sized else default.size,
+            background=background,
+            size=size,
             crop=values.get("crop", default.crop).lower(),
             face=values.get("face", default.face).lower(),
             format=_parse_format(values["format"]) if "format" in values else default.format,
@@ -143,14 +167,14 @@ def make_id_photo(image_bgr: np.ndarray, probability: np.ndarray, options: IdPho
             image_bgr, probability, face = _level(image_bgr, probability, face)
             face_box = face.box
             crown, chin = find_crown(probability, face.box), face.chin.y
-            plan = plan_face_crop((width, height), face.box, crown, chin, target, options.size.rules)
+            plan = plan_face_crop((width, height), face.box, crown, chin, target, options.size.rules, face.eye_center.y)
         else:
             plan = plan_fit((width, height), target)
         image_bgr, probability = render(image_bgr, plan), render(probability, plan)
     alpha = refine_alpha(image_bgr, probability) if options.refine else probability
     photo = composite(image_bgr, alpha, options.background)
     fmt = options.output_format
-    data = encode_image(photo, fmt, options.max_kb)
+    data = encode_image(photo, fmt, options.max_kb, options.size.dpi)
     sheet = encode_image(make_sheet(photo, options.sheet), fmt) if options.sheet is not None else None
     return IdPhotoResult(
         photo=data,

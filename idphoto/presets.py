@@ -5,25 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from idphoto.crop import ICAO_RULES, ID_RULES, HeadRules
 from idphoto.errors import IdPhotoError
+from idphoto.sizes import DPI, MM_PER_INCH, SIZE_PRESETS, SizePreset, px
 
-DPI = 300
-MM_PER_INCH = 25.4
 CUSTOM_SIDE_RANGE = (64, 4096)  # custom photo sides, px
+CUSTOM_DPI_RANGE = (72, 1200)
 MAX_ASPECT = 4.0  # custom photos: the longer side at most this many times the shorter
-
-
-@dataclass(frozen=True)
-class SizePreset:
-    """A photo size: px at 300 DPI and mm; `px` is None for 'original' (keep the image's size, no crop)."""
-
-    name: str
-    label_en: str
-    label_zh: str
-    px: tuple[int, int] | None
-    mm: tuple[float, float] | None
-    rules: HeadRules = ID_RULES
 
 
 @dataclass(frozen=True)
@@ -53,27 +40,9 @@ class SheetSpec:
     inches: tuple[float, float]
 
 
-def _mm(px: tuple[int, int]) -> tuple[float, float]:
-    return round(px[0] / DPI * MM_PER_INCH, 1), round(px[1] / DPI * MM_PER_INCH, 1)
+def _mm(size: tuple[int, int], dpi: int = DPI) -> tuple[float, float]:
+    return round(size[0] / dpi * MM_PER_INCH, 1), round(size[1] / dpi * MM_PER_INCH, 1)
 
-
-SIZE_PRESETS: dict[str, SizePreset] = {
-    p.name: p
-    for p in (
-        SizePreset("original", "Original size (no crop)", "原图尺寸（不裁剪）", None, None),
-        SizePreset("1inch", "1 inch (25×35 mm)", "一寸 (25×35 mm)", (295, 413), (25, 35)),
-        SizePreset("1inch-large", "Large 1 inch (33×48 mm)", "大一寸 (33×48 mm)", (390, 567), (33, 48)),
-        SizePreset(
-            "2inch-small",
-            "Small 2 inch (35×45 mm, ICAO passport/visa)",
-            "小二寸 (35×45 mm)",
-            (413, 531),
-            (35, 45),
-            ICAO_RULES,
-        ),
-        SizePreset("2inch", "2 inch (35×53 mm)", "二寸 (35×53 mm)", (413, 626), (35, 53)),
-    )
-}
 
 BACKGROUNDS: dict[str, Background] = {
     b.name: b
@@ -81,6 +50,8 @@ BACKGROUNDS: dict[str, Background] = {
         Background("white", "White (passports, visas, ID cards)", "白色（护照、签证、身份证）", (255, 255, 255)),
         Background("blue", "ID blue", "蓝色", (0x43, 0x8E, 0xDB)),
         Background("red", "ID red", "红色", (0xFF, 0x00, 0x00)),
+        Background("light-grey", "Light grey (passports that ask for it)", "浅灰色", (0xDC, 0xDC, 0xDC)),
+        Background("cream", "Cream (UK passports)", "米色", (0xF3, 0xEE, 0xDD)),
         Background("transparent", "Transparent (PNG only)", "透明（仅 PNG）", None),
     )
 }
@@ -97,20 +68,27 @@ _SIZE_PATTERN = re.compile(r"^(\d+)\s*[x×*]\s*(\d+)$")  # matched against the s
 _HEX_PATTERN = re.compile(r"^#?([0-9a-f]{6})$")
 
 
-def custom_size(width: int, height: int) -> SizePreset:
-    """A custom size in px (at 300 DPI), validated."""
+def custom_size(width: int, height: int, dpi: int = DPI) -> SizePreset:
+    """A custom size in px (printed at `dpi`), validated."""
     low, high = CUSTOM_SIDE_RANGE
     if not (low <= width <= high and low <= height <= high):
         raise IdPhotoError(400, f"custom size {width}x{height} px: each side must be {low}-{high} px")
     if max(width, height) > MAX_ASPECT * min(width, height):
         raise IdPhotoError(400, f"custom size {width}x{height} px: the aspect ratio may be at most {MAX_ASPECT:g}:1")
-    return SizePreset(
-        f"{width}x{height}",
-        f"Custom {width}×{height} px",
-        f"自定义 {width}×{height} px",
-        (width, height),
-        _mm((width, height)),
-    )
+    return SizePreset(f"{width}x{height}", f"Custom {width}×{height} px", f"自定义 {width}×{height} px",
+                      (width, height), _mm((width, height), dpi), dpi=dpi)  # fmt: skip
+
+
+def custom_mm(width_mm: float, height_mm: float, dpi: int) -> SizePreset:
+    """A custom size in mm at `dpi`, validated (its px as for custom_size)."""
+    low, high = CUSTOM_DPI_RANGE
+    if not low <= dpi <= high:
+        raise IdPhotoError(400, f"dpi must be {low}-{high}, got {dpi}")
+    width, height = px((width_mm, height_mm), dpi)
+    size = custom_size(width, height, dpi)
+    name = f"{width_mm:g}x{height_mm:g}mm"
+    label_en, label_zh = f"Custom {width_mm:g}×{height_mm:g} mm at {dpi} DPI", f"自定义 {width_mm:g}×{height_mm:g} mm"
+    return SizePreset(name, label_en, label_zh, size.px, (width_mm, height_mm), dpi=dpi)
 
 
 def _int_param(name: str, value: str) -> int:
@@ -120,23 +98,46 @@ def _int_param(name: str, value: str) -> int:
         raise IdPhotoError(400, f"{name} must be a whole number of pixels, got {value!r}") from None
 
 
-def parse_size(name: str | None, width: str | None = None, height: str | None = None) -> SizePreset:
-    """A preset name, 'WxH' in px, or 'custom' (or no name) with `width` and `height`."""
-    valid = f"use one of: {', '.join(SIZE_PRESETS)}, 'WxH' in px (e.g. 413x531), or size=custom with width and height"
+def _mm_param(name: str, value: str) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        number = float("nan")
+    if not 5 <= number <= 500:
+        raise IdPhotoError(400, f"{name} must be a length in mm from 5 to 500, got {value!r}")
+    return number
+
+
+def parse_size(name: str | None, width: str | None = None, height: str | None = None, width_mm: str | None = None,
+               height_mm: str | None = None, dpi: str | None = None) -> SizePreset:  # fmt: skip
+    """A preset name, 'WxH' in px, or 'custom' (or no name) with `width` and `height` in px, or with `width_mm`
+    and `height_mm` (and `dpi`, default 300)."""
+    valid = (f"use one of: {', '.join(SIZE_PRESETS)}, 'WxH' in px (e.g. 413x531), or size=custom with width and "
+             "height (px) or width_mm and height_mm (with dpi)")  # fmt: skip
     key = (name or "").strip().lower()
-    if width is not None or height is not None:
+    given = {k for k, v in (("width", width), ("height", height), ("width_mm", width_mm),
+                            ("height_mm", height_mm), ("dpi", dpi)) if v is not None}  # fmt: skip
+    if given:
         if key not in ("", "custom"):
-            raise IdPhotoError(400, f"width/height go with size=custom, not size={name!r}")
+            raise IdPhotoError(400, f"{', '.join(sorted(given))} go with size=custom, not size={name!r}")
+        if given & {"width_mm", "height_mm"}:
+            if given & {"width", "height"} or width_mm is None or height_mm is None:
+                raise IdPhotoError(400, "a custom size in mm needs width_mm and height_mm (and no width/height)")
+            dots = _int_param("dpi", dpi) if dpi is not None else DPI
+            return custom_mm(_mm_param("width_mm", width_mm), _mm_param("height_mm", height_mm), dots)
         if width is None or height is None:
             raise IdPhotoError(400, "a custom size needs both width and height (px)")
-        return custom_size(_int_param("width", width), _int_param("height", height))
+        dots = _int_param("dpi", dpi) if dpi is not None else DPI
+        if not CUSTOM_DPI_RANGE[0] <= dots <= CUSTOM_DPI_RANGE[1]:
+            raise IdPhotoError(400, f"dpi must be {CUSTOM_DPI_RANGE[0]}-{CUSTOM_DPI_RANGE[1]}, got {dots}")
+        return custom_size(_int_param("width", width), _int_param("height", height), dots)
     if key in SIZE_PRESETS:
         return SIZE_PRESETS[key]
     match = _SIZE_PATTERN.match(key)
     if match:
         return custom_size(int(match[1]), int(match[2]))
     if key == "custom":
-        raise IdPhotoError(400, "size=custom needs width and height (px)")
+        raise IdPhotoError(400, "size=custom needs width and height (px), or width_mm and height_mm")
     raise IdPhotoError(400, f"unknown size {name!r}; {valid}")
 
 
@@ -175,3 +176,14 @@ def parse_sheet(value: str) -> SheetSpec:
     if key not in by_key:
         raise IdPhotoError(400, f"unknown sheet {value!r}; use one of: {', '.join(SHEETS)}")
     return by_key[key]
+
+
+def catalogue() -> dict[str, list[dict[str, object]]]:
+    """Every size, background and print sheet, as GET /v1/id-photo/presets lists them."""
+    return {
+        "sizes": [p.as_json() for p in SIZE_PRESETS.values()],
+        "backgrounds": [{"name": b.name, "label_en": b.label_en, "label_zh": b.label_zh,
+                         "rgb": list(b.rgb) if b.rgb else None} for b in BACKGROUNDS.values()],
+        "sheets": [{"name": s.name, "label_en": s.label_en, "label_zh": s.label_zh, "px": list(s.px),
+                    "inches": list(s.inches)} for s in SHEETS.values()],
+    }  # fmt: skip

@@ -26,6 +26,7 @@ examples:
   segserving convert --dirname output/export --serving_server seg/serving_server --serving_client seg/serving_client
   segserving segment photos/ -r -o masks/ --server 127.0.0.1:9393
   segserving id-photo me.jpg -o id.jpg --background blue --size 1inch
+  segserving presets --server 127.0.0.1:9393       ID-photo sizes (each document's rules), backgrounds, sheets
   segserving bulk photos/ masks/ -r --address ray://head:10001
   segserving bench run --image_size 640x480 --duration 8
 
@@ -57,6 +58,7 @@ VERBS: dict[str, Verb] = {
     "convert": Verb("convert.cli", "convert"),
     "segment": Verb("client_sdk.cli", client=True),
     "id-photo": Verb("client_sdk.cli", client=True),
+    "presets": Verb("client_sdk.cli", client=True),
     "bulk": Verb("bulk.job"),  # names the [ray] extra itself when it is missing
     "bench": Verb("benchmarks.__main__", "bench"),
 }

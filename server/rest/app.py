@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
 
+from idphoto.presets import catalogue as presets_catalogue
 from server.codecs import model_info
 from server.codecs.errors import JSON, json_error
 from server.dataplane import DataPlane
@@ -55,6 +56,11 @@ def create_app(plane: DataPlane) -> FastAPI:
             return _error(exc)
 
     app.include_router(oip.router(plane))
+
+    @app.get("/v1/id-photo/presets", tags=["id-photo"])
+    async def id_photo_presets() -> dict[str, Any]:
+        """Photo sizes (with each document's head, margin and eye rules in mm), backgrounds and print sheets."""
+        return presets_catalogue()
 
     @app.get("/metrics", tags=["health"])
     async def metrics() -> Response:

@@ -12,10 +12,12 @@ from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
+from idphoto.sizes import SIZE_PRESETS
+
 DOCS_ASSETS = "/docs/assets"
 # option values, kept in step with the workers' and idphoto's parsers by tests/server/test_openapi.py
 SEGMENT_OUTPUTS = ["label", "probability", "alpha", "overlay", "json", "proto"]
-ID_PHOTO_SIZES = ["original", "1inch", "1inch-large", "2inch-small", "2inch", "custom"]
+ID_PHOTO_SIZES = [*SIZE_PRESETS, "custom"]
 ID_PHOTO_SHEETS = ["none", "4R", "5inch"]
 ID_PHOTO_CROPS = ["face", "none"]
 ID_PHOTO_OUTPUTS = ["photo", "sheet", "json"]
@@ -74,11 +76,16 @@ _ID_PHOTO = {
     "description": "A portrait as a raw image body or multipart/form-data.",
     "parameters": [
         _MODEL,
-        _query("background", {"type": "string", "default": "white"},
-               "white, blue, red, transparent, #RRGGBB or r,g,b"),
-        _query("size", _enum(ID_PHOTO_SIZES, "1inch"), "standard photo size (custom: give width and height)"),
+        _query("background", {"type": "string"},
+               "white, blue, red, light-grey, cream, transparent, #RRGGBB or r,g,b (default: the size's own, "
+               "else white)"),
+        _query("size", _enum(ID_PHOTO_SIZES, "1inch"), "a size preset (GET /v1/id-photo/presets lists each "
+               "document's rules) or custom: give width and height, or width_mm and height_mm"),
         _query("width", {"type": "integer", "minimum": 1}, "custom width in pixels"),
         _query("height", {"type": "integer", "minimum": 1}, "custom height in pixels"),
+        _query("width_mm", {"type": "number", "minimum": 5, "maximum": 500}, "custom width in mm (with height_mm)"),
+        _query("height_mm", {"type": "number", "minimum": 5, "maximum": 500}, "custom height in mm"),
+        _query("dpi", {"type": "integer", "minimum": 72, "maximum": 1200, "default": 300}, "custom size's DPI"),
         _query("crop", _enum(ID_PHOTO_CROPS, "face"), "face: head placed by ID rules; none: the whole picture"),
         _query("face", _enum(["single", "largest"], "single"), "several faces: refuse (422) or use the largest"),
         _query("format", _enum(["jpeg", "png"], "jpeg"), "photo encoding (png for a transparent background)"),

@@ -207,3 +207,20 @@ def test_id_photo_levels_the_head_and_needs_face_largest_for_a_group(server: Ser
         assert (
             largest.face_box is not None and largest.face_box[0] < 512 and (largest.width, largest.height) == (295, 413)
         )
+
+
+def test_presets_through_the_sdk_and_the_cli(server: ServerProcess) -> None:
+    with SegClient(server.address) as client:
+        catalogue = client.id_photo_presets()
+        sizes = {s["name"]: s for s in catalogue["sizes"]}
+        assert len(sizes) >= 25 and sizes["us-passport"]["head_mm"] == [25.4, 34.9]
+        assert sizes["uk-passport"]["backgrounds"] == ["light-grey", "cream"]
+        assert {b["name"] for b in catalogue["backgrounds"]} >= {"white", "light-grey", "cream", "transparent"}
+        # no background given: the document's own (a UK passport's is light grey)
+        photo = client.id_photo(photo_rgb(1024, 1024), size="uk-passport")
+        assert (photo.width, photo.height) == (413, 531)
+        assert np.abs(photo.image()[3, 3].astype(int) - 220).max() <= 3
+    proc = cli("presets", "--server", server.address)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = [line.split() for line in proc.stdout.splitlines() if line.startswith("schengen-visa ")]
+    assert row[1:5] == ["35x45", "413x531", "300", "32-36"] and row[-1] == "white,light-grey"

@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 
 from idphoto.crop import (
-    ICAO_RULES,
-    ID_RULES,
     CropPlan,
     find_crown,
     head_placement,
@@ -17,6 +15,7 @@ from idphoto.crop import (
 )
 from idphoto.errors import IdPhotoError
 from idphoto.face import FaceBox
+from idphoto.sizes import ICAO_RULES, ID_RULES
 
 ONE_INCH = (295, 413)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from idphoto.crop import ICAO_RULES, ID_RULES
 from idphoto.errors import IdPhotoError
 from idphoto.presets import (
     BACKGROUNDS,
@@ -15,6 +14,7 @@ from idphoto.presets import (
     parse_sheet,
     parse_size,
 )
+from idphoto.sizes import ICAO_RULES, ID_RULES
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_custom_sizes(name: str | None, width: str | None, height: str | None) -
 @pytest.mark.parametrize(
     ("name", "width", "height", "needle"),
     [
-        ("3inch", None, None, "1inch, 1inch-large, 2inch-small, 2inch"),
+        ("3inch", None, None, "original, 1inch, 1inch-small, 1inch-large, 2inch-small, 2inch,"),
         ("custom", None, None, "needs width and height"),
         ("1inch", "300", "400", "size=custom"),
         (None, "300", None, "both width and height"),
@@ -105,7 +105,7 @@ def test_custom_colour_named_by_hex_and_transparent_has_no_colour() -> None:
 
 @pytest.mark.parametrize("value", ["green", "#12345", "#GG0000", "1,2", "1,2,256", "-1,0,0", "a,b,c", ""])
 def test_bad_backgrounds(value: str) -> None:
-    with pytest.raises(IdPhotoError, match="white, blue, red, transparent") as caught:
+    with pytest.raises(IdPhotoError, match="white, blue, red, light-grey, cream, transparent") as caught:
         parse_background(value)
     assert caught.value.status == 400
 
@@ -116,4 +116,27 @@ def test_sheets() -> None:
     assert parse_sheet("5INCH").px == (1500, 1050)  # 5 x 3.5 in
     with pytest.raises(IdPhotoError, match="4R, 5inch") as caught:
         parse_sheet("A4")
+    assert caught.value.status == 400
+
+
+def test_custom_sizes_in_mm_at_a_dpi() -> None:
+    preset = parse_size("custom", width_mm="35", height_mm="45", dpi="600")
+    assert (preset.px, preset.mm, preset.dpi) == ((827, 1063), (35.0, 45.0), 600)
+    assert parse_size(None, width_mm="25", height_mm="35").px == (295, 413)  # 300 DPI by default
+    assert parse_size(None, width="600", height="800", dpi="600").dpi == 600
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"width_mm": "35"}, "needs width_mm and height_mm"),
+        ({"width_mm": "35", "height_mm": "45", "width": "400"}, "no width/height"),
+        ({"width_mm": "35", "height_mm": "4.5"}, "height_mm must be a length in mm from 5 to 500"),
+        ({"width_mm": "35", "height_mm": "45", "dpi": "5000"}, "dpi must be 72-1200"),
+        ({"width": "300", "height": "400", "dpi": "ten"}, "dpi must be a whole number"),
+    ],
+)
+def test_bad_custom_sizes_in_mm(kwargs: dict[str, str], needle: str) -> None:
+    with pytest.raises(IdPhotoError, match=needle) as caught:
+        parse_size("custom", **kwargs)
     assert caught.value.status == 400
