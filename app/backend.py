@@ -27,6 +27,7 @@ class PhotoRequest:
     face: str = "single"  # several faces: refuse the photo, or 'largest'
     format: str = "jpeg"
     max_kb: int | None = None
+    min_kb: int | None = None
     sheet: str | None = None
     refine: bool = True
 

@@ -71,7 +71,7 @@ def _whole(value: float | None) -> int | None:
 
 def build_request(background: str, colour: str | None, size: str, width: float | None, height: float | None,
                   crop: str, fmt: str, max_kb: float | None, sheet: str | None, refine: bool,
-                  largest_face: bool = False) -> PhotoRequest:  # fmt: skip
+                  largest_face: bool = False, min_kb: float | None = None) -> PhotoRequest:  # fmt: skip
     """A PhotoRequest from the form's values (empty numbers and 'none' mean not set)."""
     custom = size == "custom"
     return PhotoRequest(
@@ -83,6 +83,7 @@ def build_request(background: str, colour: str | None, size: str, width: float |
         face="largest" if largest_face else "single",
         format=fmt,
         max_kb=_whole(max_kb),
+        min_kb=_whole(min_kb),
         sheet=sheet if sheet and sheet != "none" else None,
         refine=refine,
     )

@@ -79,6 +79,10 @@ def build(backend: Backend, workdir: Path) -> gr.Blocks:
                         0, label="文件大小上限 KB（0 = 不限） Max file size KB (0 = no limit)", precision=0,
                         minimum=0, elem_id="max-kb",
                     )  # fmt: skip
+                    min_kb = gr.Number(
+                        0, label="文件大小下限 KB（0 = 不限） Min file size KB (0 = no limit)", precision=0,
+                        minimum=0, elem_id="min-kb",
+                    )  # fmt: skip
                 with gr.Row():
                     sheet = gr.Dropdown(SHEET_CHOICES, value="none", label="排版打印 Print sheet", elem_id="sheet")
                     refine = gr.Checkbox(True, label="发丝边缘细化 Refine hair edges", elem_id="refine")
@@ -115,7 +119,7 @@ def build(backend: Backend, workdir: Path) -> gr.Blocks:
         size.input(_document_background, [size, background], background)
         generate.click(
             run,
-            [image, background, colour, size, width, height, crop, fmt, max_kb, sheet, refine, largest_face],
+            [image, background, colour, size, width, height, crop, fmt, max_kb, sheet, refine, largest_face, min_kb],
             [overlay, photo, download_photo, download_sheet, status],
         )
     return page

@@ -80,7 +80,8 @@ def add_id_photo_arguments(parser: argparse.ArgumentParser) -> None:
                         help="several faces in a photo: refuse it (default) or use the largest")  # fmt: skip
     parser.add_argument("--format", choices=("jpeg", "png"), default=None, help="default: JPEG (PNG if transparent)")
     parser.add_argument("--max-kb", type=int, default=None, help="largest file size in KB")
-    parser.add_argument("--sheet", choices=("4R", "5inch"), default=None, help="also write a print sheet")
+    parser.add_argument("--min-kb", type=int, default=None, help="smallest file size in KB (upload portals)")
+    parser.add_argument("--sheet", choices=("4R", "5inch", "A4"), default=None, help="also write a print sheet")
     parser.add_argument("--no-refine", dest="refine", action="store_false", help="skip the edge refinement")
     _connection(parser, grpc=False)
 
@@ -206,7 +207,8 @@ def run_id_photo(args: argparse.Namespace) -> int:
         def job(item: Item) -> None:
             photo = client.id_photo(item.source, background=args.background, size=args.size, width=args.width,
                                     height=args.height, crop=args.crop, face=args.face, format=args.format,
-                                    max_kb=args.max_kb, sheet=args.sheet, refine=args.refine)  # fmt: skip
+                                    max_kb=args.max_kb, min_kb=args.min_kb, sheet=args.sheet,
+                                    refine=args.refine)  # fmt: skip
             if photo.sheet is not None:
                 write_atomic(item.target.with_suffix(".sheet" + item.target.suffix), photo.sheet)
             write_atomic(item.target, photo.photo)

@@ -135,17 +135,18 @@ class SegClient(_ClientBase):
 
     def id_photo(self, image: ImageInput, *, background: str | None = None, size: str = "1inch",
                  width: int | None = None, height: int | None = None, crop: str = "face", face: str = "single",
-                 format: str | None = None, max_kb: int | None = None, sheet: str | None = None,
-                 refine: bool = True, rgb: bool = False, model: str | None = None) -> IdPhoto:  # fmt: skip
+                 format: str | None = None, max_kb: int | None = None, min_kb: int | None = None,
+                 sheet: str | None = None, refine: bool = True, rgb: bool = False,
+                 model: str | None = None) -> IdPhoto:  # fmt: skip
         """Make an ID photo from a portrait: background white|blue|red|light-grey|cream|#RRGGBB|r,g,b|transparent
         (None: the size's own, else white); size a preset (id_photo_presets() lists them: 1inch, us-passport,
         schengen-visa, ...) or custom (with width, height px); crop='face' places the head
         as ID rules expect, levelling a tilted head (crop='none' keeps the whole picture); a photo with several faces
-        is refused unless face='largest'; JPEG or PNG at 300 DPI; max_kb caps the file
-        size; sheet='4R' or '5inch' adds a print sheet. Always over HTTP (the same port serves gRPC)."""
+        is refused unless face='largest'; JPEG or PNG at the size's DPI; max_kb and min_kb bound the file
+        size; sheet='4R', '5inch' or 'A4' adds a print sheet. Always over HTTP (the same port serves gRPC)."""
         data, params = self._id_photo_request(image, rgb, model, background=background, size=size, width=width,
                                               height=height, crop=crop, face=face, format=format, max_kb=max_kb,
-                                              sheet=sheet, refine=refine)  # fmt: skip
+                                              min_kb=min_kb, sheet=sheet, refine=refine)  # fmt: skip
 
         def send(endpoint: str, left: float) -> bytes:
             return self._transport(endpoint, "http").post_image("/v1/id-photo", data, params, left)
@@ -218,12 +219,12 @@ class AsyncSegClient(_ClientBase):
     async def id_photo(self, image: ImageInput, *, background: str | None = None, size: str = "1inch",
                        width: int | None = None, height: int | None = None, crop: str = "face",
                        face: str = "single", format: str | None = None, max_kb: int | None = None,
-                       sheet: str | None = None, refine: bool = True, rgb: bool = False,
-                       model: str | None = None) -> IdPhoto:  # fmt: skip
+                       min_kb: int | None = None, sheet: str | None = None, refine: bool = True,
+                       rgb: bool = False, model: str | None = None) -> IdPhoto:  # fmt: skip
         """See SegClient.id_photo."""
         data, params = self._id_photo_request(image, rgb, model, background=background, size=size, width=width,
                                               height=height, crop=crop, face=face, format=format, max_kb=max_kb,
-                                              sheet=sheet, refine=refine)  # fmt: skip
+                                              min_kb=min_kb, sheet=sheet, refine=refine)  # fmt: skip
 
         async def send(endpoint: str, left: float) -> bytes:
             return await self._transport(endpoint, "http").post_image("/v1/id-photo", data, params, left)

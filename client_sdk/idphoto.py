@@ -56,12 +56,12 @@ class IdPhoto:
 
 
 def id_photo_params(background: str | None, size: str, width: int | None, height: int | None, crop: str, face: str,
-                    format: str | None, max_kb: int | None, sheet: str | None,
-                    refine: bool) -> dict[str, str]:  # fmt: skip
+                    format: str | None, max_kb: int | None, sheet: str | None, refine: bool,
+                    min_kb: int | None = None) -> dict[str, str]:  # fmt: skip
     """Query parameters of POST /v1/id-photo (format None: JPEG, or PNG for a transparent background)."""
     params = {"size": size, "crop": crop, "face": face, "refine": "true" if refine else "false", "output": "json"}
     optional = (("background", background), ("width", width), ("height", height), ("format", format),
-                ("max_kb", max_kb), ("sheet", sheet))  # fmt: skip
+                ("max_kb", max_kb), ("min_kb", min_kb), ("sheet", sheet))  # fmt: skip
     for key, value in optional:
         if value is not None:
             params[key] = str(value)

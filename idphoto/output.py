@@ -33,16 +33,21 @@ def _save(picture: Image.Image, fmt: str, quality: int = JPEG_QUALITY, dpi: int 
     return buffer.getvalue()
 
 
-def encode_image(image: np.ndarray, fmt: str, max_kb: int | None = None, dpi: int = DPI) -> bytes:
-    """`image` (BGR, or BGRA for PNG) as `fmt` ('jpeg' | 'png') marked `dpi`, at most `max_kb` KiB if given.
+def encode_image(image: np.ndarray, fmt: str, max_kb: int | None = None, dpi: int = DPI,
+                 min_kb: int | None = None) -> bytes:  # fmt: skip
+    """`image` (BGR, or BGRA for PNG) as `fmt` ('jpeg' | 'png') marked `dpi`, between `min_kb` and `max_kb` KiB
+    when given (upload portals set both).
 
-    JPEG meets the limit with the highest quality that fits (binary search, quality >= 10); a PNG over the
-    limit, or a JPEG that does not fit even at quality 10, raises IdPhotoError(422).
+    JPEG meets a maximum with the highest quality that fits (binary search, quality >= 10) and a minimum with the
+    lowest quality from 95 up to 100 that reaches it; a PNG outside the limits, or a JPEG that cannot meet them,
+    raises IdPhotoError(422).
     """
     if fmt not in CONTENT_TYPES:
         raise ValueError(f"format must be one of {', '.join(CONTENT_TYPES)}, got {fmt!r}")
     picture = _pil(image)
     data = _save(picture, fmt, dpi=dpi)
+    if min_kb is not None and len(data) < min_kb * KB:
+        return _at_least(picture, fmt, dpi, data, min_kb)
     if max_kb is None or len(data) <= max_kb * KB:
         return data
     if fmt == "png":
@@ -67,3 +72,14 @@ def encode_image(image: np.ndarray, fmt: str, max_kb: int | None = None, dpi: in
         else:
             high = mid - 1
     return best
+
+
+def _at_least(picture: Image.Image, fmt: str, dpi: int, data: bytes, min_kb: int) -> bytes:
+    """The JPEG at the lowest quality above the default that reaches `min_kb`; 422 when none does."""
+    if fmt == "jpeg":
+        for quality in range(JPEG_QUALITY + 1, 101):
+            data = _save(picture, fmt, quality, dpi)
+            if len(data) >= min_kb * KB:
+                return data
+    raise IdPhotoError(422, f"the photo is only {len(data) / KB:.0f} KB at its best quality, under min_kb={min_kb}: "
+                       "choose a larger size (more pixels) or a lower min_kb")  # fmt: skip

@@ -38,6 +38,7 @@ PARAMS = (
     "face",
     "format",
     "max_kb",
+    "min_kb",
     "sheet",
     "refine",
 )
@@ -59,6 +60,7 @@ class IdPhotoOptions:
     face: str = "single"  # with crop=face: 'single' refuses a photo with several faces, 'largest' uses the largest
     format: str | None = None
     max_kb: int | None = None  # limit for the photo file (KiB)
+    min_kb: int | None = None  # floor for the photo file (KiB), as upload portals set
     sheet: SheetSpec | None = None
     refine: bool = True  # guided-filter matte edges; False uses the model's probability as is
 
@@ -76,8 +78,11 @@ class IdPhotoOptions:
         if self.background.rgb is None and self.format == "jpeg":
             raise IdPhotoError(400, "a transparent background needs format=png (JPEG has no transparency)")
         low, high = MAX_KB_RANGE
-        if self.max_kb is not None and not low <= self.max_kb <= high:
-            raise IdPhotoError(400, f"max_kb must be {low}-{high}, got {self.max_kb}")
+        for name, value in (("max_kb", self.max_kb), ("min_kb", self.min_kb)):
+            if value is not None and not low <= value <= high:
+                raise IdPhotoError(400, f"{name} must be {low}-{high}, got {value}")
+        if self.min_kb is not None and self.max_kb is not None and self.min_kb > self.max_kb:
+            raise IdPhotoError(400, f"min_kb={self.min_kb} is above max_kb={self.max_kb}")
 
     @property
     def output_format(self) -> str:
@@ -106,6 +111,7 @@ class IdPhotoOptions:
             face=values.get("face", default.face).lower(),
             format=_parse_format(values["format"]) if "format" in values else default.format,
             max_kb=_parse_int("max_kb", values["max_kb"]) if "max_kb" in values else default.max_kb,
+            min_kb=_parse_int("min_kb", values["min_kb"]) if "min_kb" in values else default.min_kb,
             sheet=None if sheet.lower() == "none" else parse_sheet(sheet),
             refine=_parse_bool("refine", values["refine"]) if "refine" in values else default.refine,
         )
@@ -174,8 +180,8 @@ def make_id_photo(image_bgr: np.ndarray, probability: np.ndarray, options: IdPho
     alpha = refine_alpha(image_bgr, probability) if options.refine else probability
     photo = composite(image_bgr, alpha, options.background)
     fmt = options.output_format
-    data = encode_image(photo, fmt, options.max_kb, options.size.dpi)
-    sheet = encode_image(make_sheet(photo, options.sheet), fmt) if options.sheet is not None else None
+    data = encode_image(photo, fmt, options.max_kb, options.size.dpi, options.min_kb)
+    sheet = encode_image(make_sheet(photo, options.sheet, options.size.dpi), fmt) if options.sheet else None
     return IdPhotoResult(
         photo=data,
         content_type=CONTENT_TYPES[fmt],

@@ -31,7 +31,7 @@ class Background:
 
 @dataclass(frozen=True)
 class SheetSpec:
-    """A print sheet, landscape, at 300 DPI."""
+    """A print sheet at 300 DPI (the photo papers landscape, A4 portrait)."""
 
     name: str
     label_en: str
@@ -61,6 +61,7 @@ SHEETS: dict[str, SheetSpec] = {
     for s in (
         SheetSpec("4R", "6 inch / 4R (4×6 in)", "六寸 (4R)", (1800, 1200), (6, 4)),
         SheetSpec("5inch", "5 inch / 3R (3.5×5 in)", "五寸 (3R)", (1500, 1050), (5, 3.5)),
+        SheetSpec("A4", "A4 (210×297 mm)", "A4 (210×297 mm)", (2480, 3508), (8.27, 11.69)),
     )
 }
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from idphoto.compose import composite
 from idphoto.errors import IdPhotoError
 from idphoto.presets import BACKGROUNDS, SheetSpec
+from idphoto.sizes import DPI, MM_PER_INCH
 
-MIN_GAP = 20  # px between photos and at the sheet's edges (1.7 mm at 300 DPI): room to cut
+MIN_GAP_MM = 1.7  # between photos and at the sheet's edges: room to cut (spread evenly, so usually more)
+MIN_GAP = round(MIN_GAP_MM / MM_PER_INCH * DPI)  # px
 GUIDE_BGR = (200, 200, 200)  # light grey cut lines, one px outside each photo edge
 
 
@@ -46,10 +49,14 @@ def layout_sheet(photo_size: tuple[int, int], sheet: SheetSpec) -> SheetLayout:
     return SheetLayout(len(xs), len(ys), xs, ys)
 
 
-def make_sheet(photo: np.ndarray, sheet: SheetSpec) -> np.ndarray:
-    """A white BGR sheet with copies of `photo` (BGR, or BGRA which is flattened onto white)."""
+def make_sheet(photo: np.ndarray, sheet: SheetSpec, dpi: int = DPI) -> np.ndarray:
+    """A white BGR sheet with copies of `photo` (BGR, or BGRA which is flattened onto white), printed at its
+    size in mm: a photo made at another `dpi` is resampled to the sheet's 300."""
     if photo.shape[2] == 4:
         photo = composite(photo[..., :3], photo[..., 3].astype(np.float32) / 255, BACKGROUNDS["white"])
+    if dpi != DPI:
+        size = (round(photo.shape[1] * DPI / dpi), round(photo.shape[0] * DPI / dpi))
+        photo = cv2.resize(photo, size, interpolation=cv2.INTER_AREA if dpi > DPI else cv2.INTER_CUBIC)
     height, width = photo.shape[:2]
     layout = layout_sheet((width, height), sheet)
     canvas = np.full((sheet.px[1], sheet.px[0], 3), 255, dtype=np.uint8)

@@ -18,7 +18,7 @@ DOCS_ASSETS = "/docs/assets"
 # option values, kept in step with the workers' and idphoto's parsers by tests/server/test_openapi.py
 SEGMENT_OUTPUTS = ["label", "probability", "alpha", "overlay", "json", "proto"]
 ID_PHOTO_SIZES = [*SIZE_PRESETS, "custom"]
-ID_PHOTO_SHEETS = ["none", "4R", "5inch"]
+ID_PHOTO_SHEETS = ["none", "4R", "5inch", "A4"]
 ID_PHOTO_CROPS = ["face", "none"]
 ID_PHOTO_OUTPUTS = ["photo", "sheet", "json"]
 DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
@@ -90,6 +90,7 @@ _ID_PHOTO = {
         _query("face", _enum(["single", "largest"], "single"), "several faces: refuse (422) or use the largest"),
         _query("format", _enum(["jpeg", "png"], "jpeg"), "photo encoding (png for a transparent background)"),
         _query("max_kb", {"type": "integer", "minimum": 1}, "largest photo file in KiB"),
+        _query("min_kb", {"type": "integer", "minimum": 1}, "smallest photo file in KiB (upload portals)"),
         _query("sheet", _enum(ID_PHOTO_SHEETS, "none"), "a print sheet of copies"),
         _query("refine", {"type": "boolean", "default": True}, "refine the matte's edges"),
         _query("output", _enum(ID_PHOTO_OUTPUTS, "photo"), "the photo, the sheet, or JSON with both"),

@@ -62,7 +62,7 @@ def test_transparent_defaults_to_png() -> None:
         ({"max_kb": "ten"}, "whole number"),
         ({"max_kb": "0"}, "max_kb must be"),
         ({"refine": "maybe"}, "true or false"),
-        ({"sheet": "A4"}, "4R, 5inch"),
+        ({"sheet": "A5"}, "4R, 5inch, A4"),
         ({"size": "9inch"}, "1inch"),
     ],
 )

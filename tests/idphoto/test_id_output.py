@@ -65,3 +65,15 @@ def test_png_over_max_kb_suggests_jpeg(noisy: np.ndarray) -> None:
         encode_image(noisy, "png", max_kb=50)
     assert caught.value.status == 422
     assert encode_image(smooth(), "png", max_kb=50)  # a small PNG passes
+
+
+def test_min_kb_raises_jpeg_quality_to_reach_it(noisy: np.ndarray) -> None:
+    default = encode_image(noisy, "jpeg")
+    floor = len(default) // 1024 + 10  # above what quality 95 gives
+    data = encode_image(noisy, "jpeg", min_kb=floor)
+    assert len(data) >= floor * 1024 and len(data) > len(default)
+    assert encode_image(noisy, "jpeg", min_kb=1) == default  # already there: no re-encoding
+    flat = np.full((64, 64, 3), 128, np.uint8)
+    with pytest.raises(IdPhotoError, match=r"only \d+ KB at its best quality, under min_kb=500") as caught:
+        encode_image(flat, "jpeg", min_kb=500)
+    assert caught.value.status == 422

@@ -114,8 +114,9 @@ def test_sheets() -> None:
     assert parse_sheet("4r") is SHEETS["4R"]
     assert SHEETS["4R"].px == (1800, 1200)  # 6 x 4 in at 300 DPI, landscape
     assert parse_sheet("5INCH").px == (1500, 1050)  # 5 x 3.5 in
-    with pytest.raises(IdPhotoError, match="4R, 5inch") as caught:
-        parse_sheet("A4")
+    assert parse_sheet("a4").px == (2480, 3508)  # 210 x 297 mm, portrait
+    with pytest.raises(IdPhotoError, match="4R, 5inch, A4") as caught:
+        parse_sheet("A5")
     assert caught.value.status == 400
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from idphoto.errors import IdPhotoError
 from idphoto.presets import SHEETS
-from idphoto.sheet import GUIDE_BGR, layout_sheet, make_sheet
+from idphoto.sheet import GUIDE_BGR, MIN_GAP, MIN_GAP_MM, layout_sheet, make_sheet
 
 
 def test_one_inch_on_4r() -> None:
@@ -55,3 +55,17 @@ def test_transparent_photo_is_flattened_on_white() -> None:
     assert sheet.shape == (1050, 1500, 3)
     layout = layout_sheet((295, 413), SHEETS["5inch"])
     assert np.all(sheet[layout.ys[0] : layout.ys[0] + 413, layout.xs[0] : layout.xs[0] + 295] == 255)
+
+
+def test_a4_takes_thirty_passport_photos_and_photos_print_at_their_size_in_mm() -> None:
+    layout = layout_sheet((413, 531), SHEETS["A4"])  # 35x45 mm at 300 DPI on 210x297 mm
+    assert (layout.columns, layout.rows) == (5, 6)
+    gaps = np.diff(layout.xs) - 413
+    assert gaps.min() >= MIN_GAP and round(MIN_GAP / 300 * 25.4, 1) == MIN_GAP_MM
+    assert layout_sheet((413, 531), SHEETS["4R"]).count >= 4
+    # a 350 DPI photo (China's ID-card size, 26x32 mm) prints at 26x32 mm on the 300 DPI sheet: 307x378 px
+    card = np.full((441, 358, 3), 90, np.uint8)
+    sheet = make_sheet(card, SHEETS["4R"], dpi=350)
+    copies = layout_sheet((307, 378), SHEETS["4R"])
+    x, y = copies.xs[0], copies.ys[0]
+    assert (sheet[y : y + 378, x : x + 307] == 90).all() and sheet[y + 378 + 1, x + 5].tolist() != [90, 90, 90]
