@@ -64,6 +64,10 @@ def _warm_up(handler: JobHandler, batches: int = 1) -> None:
             failed = next((r for r in results if r.status != 200), None)
             if failed is not None:
                 raise RuntimeError(f"warm-up request failed: {failed.message}")
+        if handler.id_photos is not None:  # the ID-photo face models (~0.3 s to load), so no photo waits for them
+            from idphoto.face import finder
+
+            finder()
         return
     if not handler.input_shape:
         # Paddle Serving's conf drops dynamic dims ([-1,3,-1,-1] -> [3]), so no valid input can be made up.

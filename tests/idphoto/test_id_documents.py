@@ -20,20 +20,22 @@ from idphoto.sizes import SizePreset
 
 PRESETS = [p for p in SIZE_PRESETS.values() if p.px is not None]
 TURNS = (-8, 0, 8)  # degrees, on top of the 3 degrees her head leans in the original
+SHIFT = (-160, 60)  # and one copy with her off-centre: 160 px left, 60 px down (edges filled from the nearest pixels)
 TOLERANCE = 0.01  # of the height: what measuring the crown on the photo's background edge may add
 
 
 @pytest.fixture(scope="module")
 def portraits(astronaut: np.ndarray, person_probability: Callable[[np.ndarray], np.ndarray]
-              ) -> dict[int, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
-    """The astronaut at 1024 px (large enough for every size without upscaling past 2x), turned by each of TURNS,
-    with the portrait model's person probability for each."""
+              ) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    """The astronaut at 1024 px (large enough for every size without upscaling past 2x), turned by each of TURNS
+    and shifted by SHIFT, with the portrait model's person probability for each."""
     large = cv2.resize(astronaut, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    matrices = {f"turned {d}": cv2.getRotationMatrix2D((512, 512), d, 1.0) for d in TURNS}
+    matrices[f"shifted {SHIFT}"] = np.array([[1.0, 0.0, SHIFT[0]], [0.0, 1.0, SHIFT[1]]])
     out = {}
-    for degrees in TURNS:
-        matrix = cv2.getRotationMatrix2D((512, 512), degrees, 1.0)
+    for name, matrix in matrices.items():
         image = cv2.warpAffine(large, matrix, (1024, 1024), borderMode=cv2.BORDER_REPLICATE)
-        out[degrees] = image, person_probability(image)
+        out[name] = image, person_probability(image)
     return out
 
 
@@ -50,6 +52,7 @@ def measure(image: np.ndarray, background: tuple[int, int, int]) -> dict[str, fl
         "margin": crown / height,
         "eyes": (height - face.eye_center.y) / height,
         "tilt": abs(face.roll_degrees),
+        "centre": face.eye_center.x / image.shape[1],
     }
 
 
@@ -58,19 +61,20 @@ def within(value: float, band: tuple[float, float]) -> bool:
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
-def test_every_preset_meets_its_rules(preset: SizePreset, portraits: dict[int, tuple[np.ndarray, np.ndarray]]
+def test_every_preset_meets_its_rules(preset: SizePreset, portraits: dict[str, tuple[np.ndarray, np.ndarray]]
                                       ) -> None:  # fmt: skip
     options = IdPhotoOptions.parse({"size": preset.name})
     rgb = options.background.rgb
     assert rgb is not None and (preset.backgrounds is None or options.background.name == preset.backgrounds[0])
-    for degrees, (image, probability) in portraits.items():
+    for copy, (image, probability) in portraits.items():
         result = make_id_photo(image, probability, options)
         picture = Image.open(io.BytesIO(result.photo))
         assert picture.size == preset.px and picture.info["dpi"] == pytest.approx((preset.dpi, preset.dpi), abs=0.01)
         seen = measure(result.image, rgb)
         rules = preset.rules
-        report = f"{preset.name} turned {degrees}: {seen}"
+        report = f"{preset.name}, {copy}: {seen}"
         assert seen["tilt"] <= 1.0, report
+        assert abs(seen["centre"] - 0.5) <= 0.03, report  # the face centred whatever its place in the source
         assert within(seen["head"], rules.head_band), report
         assert within(seen["margin"], rules.margin_band), report
         if rules.eye_band is not None:

@@ -42,3 +42,17 @@ def test_gpu_workers_warm_up_to_batch_size_and_cpu_workers_to_one() -> None:
     cpu = worker_specs(ModelSettings(spec, "onnxruntime", 2, batch=batch), ImageLimits(), 2**20)
     assert [s.warm_batches for s in gpu] == [6, 6] and [s.options.device for s in gpu] == ["gpu", "gpu"]
     assert [s.warm_batches for s in cpu] == [1, 1]
+
+
+def test_warm_up_loads_the_id_photo_face_models() -> None:
+    """A worker that can make ID photos loads BlazeFace and the landmark model before it says it is ready."""
+    import idphoto.face
+
+    spec = ModelRepository().resolve("portrait")
+    assert spec.config is not None
+    idphoto.face._finder = None  # as in a fresh worker process
+    handler = JobHandler(spec, create_engine(spec.server_dir, spec.config, "onnxruntime", EngineOptions()),
+                         ImageLimits())  # fmt: skip
+    assert handler.id_photos is not None
+    _warm_up(handler, 1)
+    assert idphoto.face._finder is not None
