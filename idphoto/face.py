@@ -20,6 +20,7 @@ MODELS = Path(__file__).parent / "models" / "face"
 DETECTOR, LANDMARKER = MODELS / "face_detection_short_range.onnx", MODELS / "face_landmark.onnx"
 SIZE = 128  # the detector's input side
 DETECT_MAX_SIDE = 512  # detection runs on a copy no larger than this
+MIN_WINDOW, MAX_WINDOWS = 32, 16  # squares looked at: at least this wide (px of that copy), at most this many
 MESH_SIZE = 192  # the landmark model's input side
 MESH_CONTEXT = 1.5  # its crop: a square this many face boxes wide
 MESH_MIN_SCORE = 0.5  # below this the landmark model says there is no face in its crop
@@ -143,10 +144,11 @@ class FaceFinder:
         height, width = image_bgr.shape[:2]
         points, scores = self._run(image_bgr, min_score)
         for fraction in (1.0, 0.5):
-            side = max(1, round(min(height, width) * fraction))
-            if fraction < 1.0 and scores.size:
-                break
-            for x, y in _windows(width, height, side):
+            side = round(min(height, width) * fraction)
+            windows = _windows(width, height, side)
+            if (fraction < 1.0 and scores.size) or side < MIN_WINDOW or len(windows) > MAX_WINDOWS:
+                break  # found already; or a sliver of a picture, where no face fits (and windows would be many)
+            for x, y in windows:
                 if (side, side) == (width, height):
                     continue
                 found, found_scores = self._run(image_bgr[y : y + side, x : x + side], min_score)
@@ -207,7 +209,7 @@ def _windows(width: int, height: int, side: int) -> list[tuple[int, int]]:
     def starts(length: int) -> list[int]:
         if length <= side:
             return [0]
-        step = side // 2
+        step = max(1, side // 2)
         return sorted({*range(0, length - side, step), length - side})
 
     return [(x, y) for y in starts(height) for x in starts(width)]

@@ -64,3 +64,8 @@ def test_a_detection_the_landmark_model_rejects_is_dropped(astronaut: np.ndarray
     assert finder().landmarks(astronaut, detection) is not None
     blank = np.full_like(astronaut, 128)
     assert finder().landmarks(blank, detection) is None  # the same place in a picture with no face
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 2, 3), (3, 500, 3), (5000, 10, 3), (10, 5000, 3), (4000, 300, 3)])
+def test_slivers_and_specks_find_no_face_without_error(shape: tuple[int, int, int]) -> None:
+    assert detect_faces(np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)) == []
