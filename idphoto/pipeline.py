@@ -45,6 +45,7 @@ PARAMS = (
 CROPS = ("face", "none")
 FACES = ("single", "largest")  # several faces: refuse (single), or use the largest
 MAX_LEVEL_DEGREES = 15.0  # a tilted head is levelled up to this angle; beyond it the photo is refused
+MIN_LEVEL_DEGREES = 0.05  # below this the photo is left as it is (no resampling for nothing)
 MAX_KB_RANGE = (1, 100_000)
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 _FORMATS = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}
@@ -170,7 +171,10 @@ def make_id_photo(image_bgr: np.ndarray, probability: np.ndarray, options: IdPho
             if abs(levelled) > MAX_LEVEL_DEGREES:
                 raise IdPhotoError(422, f"the head is tilted by {abs(levelled):.0f} degrees; at most "
                                    f"{MAX_LEVEL_DEGREES:.0f} can be levelled, hold the head upright")  # fmt: skip
-            image_bgr, probability, face = _level(image_bgr, probability, face)
+            if abs(levelled) >= MIN_LEVEL_DEGREES:
+                image_bgr, probability, face = _level(image_bgr, probability, face)
+            else:
+                levelled = 0.0
             face_box = face.box
             crown, chin = find_crown(probability, face.box), face.chin.y
             plan = plan_face_crop((width, height), face.box, crown, chin, target, options.size.rules, face.eye_center.y)
@@ -209,8 +213,6 @@ def _the_face(image_bgr: np.ndarray, which: str) -> Face:
 def _level(image_bgr: np.ndarray, probability: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray, Face]:
     """Rotate the photo and its matte about the eyes' midpoint so the eye line is horizontal. The edges are
     filled from the nearest pixels of both, so a body that reaches the bottom edge stays whole."""
-    if abs(face.roll_degrees) < 0.05:
-        return image_bgr, probability, face
     height, width = probability.shape
     matrix = cv2.getRotationMatrix2D(face.eye_center, face.roll_degrees, 1.0)
     flags, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
