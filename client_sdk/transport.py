@@ -128,6 +128,9 @@ def segment_request(model: str, data: bytes, options: dict[str, str]) -> bytes:
     return SegmentRequest(model=model, image=data, options=options).SerializeToString()
 
 
+IMAGE_HEADERS = {"Content-Type": "application/octet-stream"}
+
+
 class HttpTransport:
     """Image API over HTTP/1.1 with a pooled httpx client."""
 
@@ -135,16 +138,19 @@ class HttpTransport:
         self._client = httpx.Client(base_url=base_url(endpoint), headers=headers,
                                     verify=http_verify(verify))  # fmt: skip
 
-    def post_image(self, path: str, data: bytes, params: dict[str, str], timeout: float) -> bytes:
-        """POST image bytes; the 200 body, or the typed error."""
+    def _call(self, method: str, path: str, timeout: float, **request: Any) -> bytes:
+        """The 200 body of one request, or the typed error."""
         try:
-            response = self._client.post(path, content=data, params=params, timeout=_bounded(timeout),
-                                         headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+            response = self._client.request(method, path, timeout=_bounded(timeout), **request)
         except httpx.TransportError as exc:
             raise transport_error(exc, timeout) from None
         if response.status_code != 200:
             raise http_error(response)
         return response.content
+
+    def post_image(self, path: str, data: bytes, params: dict[str, str], timeout: float) -> bytes:
+        """POST image bytes; the 200 body, or the typed error."""
+        return self._call("POST", path, timeout, content=data, params=params, headers=IMAGE_HEADERS)
 
     def segment(self, model: str, data: bytes, options: dict[str, str], timeout: float) -> SegResult:
         body = self.post_image(f"/v1/models/{model}/segment", data, {**options, "output": "json"}, timeout)
@@ -152,13 +158,7 @@ class HttpTransport:
 
     def get(self, path: str, timeout: float) -> bytes:
         """GET; the 200 body, or the typed error."""
-        try:
-            response = self._client.get(path, timeout=_bounded(timeout))
-        except httpx.TransportError as exc:
-            raise transport_error(exc, timeout) from None
-        if response.status_code != 200:
-            raise http_error(response)
-        return response.content
+        return self._call("GET", path, timeout)
 
     def close(self) -> None:
         self._client.close()
@@ -171,16 +171,19 @@ class AsyncHttpTransport:
         self._client = httpx.AsyncClient(base_url=base_url(endpoint), headers=headers,
                                          verify=http_verify(verify))  # fmt: skip
 
-    async def post_image(self, path: str, data: bytes, params: dict[str, str], timeout: float) -> bytes:
-        """POST image bytes; the 200 body, or the typed error."""
+    async def _call(self, method: str, path: str, timeout: float, **request: Any) -> bytes:
+        """The 200 body of one request, or the typed error."""
         try:
-            response = await self._client.post(path, content=data, params=params, timeout=_bounded(timeout),
-                                               headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+            response = await self._client.request(method, path, timeout=_bounded(timeout), **request)
         except httpx.TransportError as exc:
             raise transport_error(exc, timeout) from None
         if response.status_code != 200:
             raise http_error(response)
         return response.content
+
+    async def post_image(self, path: str, data: bytes, params: dict[str, str], timeout: float) -> bytes:
+        """POST image bytes; the 200 body, or the typed error."""
+        return await self._call("POST", path, timeout, content=data, params=params, headers=IMAGE_HEADERS)
 
     async def segment(self, model: str, data: bytes, options: dict[str, str], timeout: float) -> SegResult:
         body = await self.post_image(f"/v1/models/{model}/segment", data, {**options, "output": "json"}, timeout)
@@ -188,13 +191,7 @@ class AsyncHttpTransport:
 
     async def get(self, path: str, timeout: float) -> bytes:
         """GET; the 200 body, or the typed error."""
-        try:
-            response = await self._client.get(path, timeout=_bounded(timeout))
-        except httpx.TransportError as exc:
-            raise transport_error(exc, timeout) from None
-        if response.status_code != 200:
-            raise http_error(response)
-        return response.content
+        return await self._call("GET", path, timeout)
 
     async def close(self) -> None:
         await self._client.aclose()
