@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from idphoto.compose import composite
-from idphoto.crop import CropPlan, find_crown, plan_face_crop, plan_fit, render
+from idphoto.crop import CropPlan
 from idphoto.errors import IdPhotoError
-from idphoto.face import Face, FaceBox, detect_faces
+from idphoto.face import FaceBox
+from idphoto.foreground import estimate_foreground
+from idphoto.framing import FACES, Framing, frame_face, frame_whole
 from idphoto.matting import refine_alpha
 from idphoto.output import CONTENT_TYPES, encode_image
 from idphoto.presets import (
@@ -43,9 +44,6 @@ PARAMS = (
     "refine",
 )
 CROPS = ("face", "none")
-FACES = ("single", "largest")  # several faces: refuse (single), or use the largest
-MAX_LEVEL_DEGREES = 15.0  # a tilted head is levelled up to this angle; beyond it the photo is refused
-MIN_LEVEL_DEGREES = 0.05  # below this the photo is left as it is (no resampling for nothing)
 MAX_KB_RANGE = (1, 100_000)
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 _FORMATS = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}
@@ -63,7 +61,7 @@ class IdPhotoOptions:
     max_kb: int | None = None  # limit for the photo file (KiB)
     min_kb: int | None = None  # floor for the photo file (KiB), as upload portals set
     sheet: SheetSpec | None = None
-    refine: bool = True  # guided-filter matte edges; False uses the model's probability as is
+    refine: bool = True  # matte edges refined and decontaminated; False uses the model's probability as is
 
     def __post_init__(self) -> None:
         if self.crop not in CROPS:
@@ -145,11 +143,23 @@ class IdPhotoResult:
     content_type: str
     width: int
     height: int
-    face_box: FaceBox | None  # (x, y, w, h) in the levelled source image's pixels; None when the crop used no face
-    crop: CropPlan | None  # None for size 'original'
-    levelled_degrees: float  # the rotation that levelled the eye line (0 without a face crop)
+    framing: Framing | None  # None for size 'original'; applies to any array of the source's size
     sheet: bytes | None
     image: np.ndarray  # the composited photo: BGR, or BGRA for a transparent background
+
+    @property
+    def face_box(self) -> FaceBox | None:
+        """(x, y, w, h) in the levelled source image's pixels; None when the crop used no face."""
+        return self.framing.face_box if self.framing else None
+
+    @property
+    def crop(self) -> CropPlan | None:
+        return self.framing.plan if self.framing else None
+
+    @property
+    def levelled_degrees(self) -> float:
+        """The rotation that levelled the eye line (0 without a face crop)."""
+        return self.framing.levelled_degrees if self.framing else 0.0
 
 
 def make_id_photo(image_bgr: np.ndarray, probability: np.ndarray, options: IdPhotoOptions) -> IdPhotoResult:
@@ -159,30 +169,19 @@ def make_id_photo(image_bgr: np.ndarray, probability: np.ndarray, options: IdPho
     if probability.shape != image_bgr.shape[:2]:
         raise ValueError(f"probability {probability.shape} does not match the image {image_bgr.shape[:2]}")
     probability = probability.astype(np.float32, copy=False)
-    height, width = probability.shape
-    face_box: FaceBox | None = None
-    plan: CropPlan | None = None
-    levelled = 0.0
-    target = options.size.px
-    if target is not None:
+    framing: Framing | None = None
+    if options.size.px is not None:
         if options.crop == "face":
-            face = _the_face(image_bgr, options.face)
-            levelled = face.roll_degrees
-            if abs(levelled) > MAX_LEVEL_DEGREES:
-                raise IdPhotoError(422, f"the head is tilted by {abs(levelled):.0f} degrees; at most "
-                                   f"{MAX_LEVEL_DEGREES:.0f} can be levelled, hold the head upright")  # fmt: skip
-            if abs(levelled) >= MIN_LEVEL_DEGREES:
-                image_bgr, probability, face = _level(image_bgr, probability, face)
-            else:
-                levelled = 0.0
-            face_box = face.box
-            crown, chin = find_crown(probability, face.box), face.chin.y
-            plan = plan_face_crop((width, height), face.box, crown, chin, target, options.size.rules, face.eye_center.y)
+            framing = frame_face(image_bgr, probability, options.size, options.face)
         else:
-            plan = plan_fit((width, height), target)
-        image_bgr, probability = render(image_bgr, plan), render(probability, plan)
-    alpha = refine_alpha(image_bgr, probability) if options.refine else probability
-    photo = composite(image_bgr, alpha, options.background)
+            framing = frame_whole((probability.shape[1], probability.shape[0]), options.size)
+        image_bgr, probability = framing.apply(image_bgr), framing.apply(probability)
+    if options.refine:
+        alpha = refine_alpha(image_bgr, probability)
+        colours = estimate_foreground(image_bgr, alpha)
+    else:
+        alpha, colours = probability, image_bgr
+    photo = composite(colours, alpha, options.background)
     fmt = options.output_format
     data = encode_image(photo, fmt, options.max_kb, options.size.dpi, options.min_kb)
     sheet = encode_image(make_sheet(photo, options.sheet, options.size.dpi), fmt) if options.sheet else None
@@ -191,34 +190,7 @@ def make_id_photo(image_bgr: np.ndarray, probability: np.ndarray, options: IdPho
         content_type=CONTENT_TYPES[fmt],
         width=photo.shape[1],
         height=photo.shape[0],
-        face_box=face_box,
-        crop=plan,
-        levelled_degrees=levelled,
+        framing=framing,
         sheet=sheet,
         image=photo,
     )
-
-
-def _the_face(image_bgr: np.ndarray, which: str) -> Face:
-    faces = detect_faces(image_bgr)
-    if not faces:
-        raise IdPhotoError(422, "no face found in the photo; retry with crop=none to keep the whole picture without"
-                           " the face-aware crop")  # fmt: skip
-    if len(faces) > 1 and which != "largest":
-        raise IdPhotoError(422, f"{len(faces)} faces found in the photo; an ID photo shows one person (pass "
-                           "face=largest to use the largest face)")  # fmt: skip
-    return faces[0]
-
-
-def _level(image_bgr: np.ndarray, probability: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray, Face]:
-    """Rotate the photo and its matte about the eyes' midpoint so the eye line is horizontal. The edges are
-    filled from the nearest pixels of both, so a body that reaches the bottom edge stays whole."""
-    height, width = probability.shape
-    matrix = cv2.getRotationMatrix2D(face.eye_center, face.roll_degrees, 1.0)
-    flags, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
-    image_bgr = cv2.warpAffine(image_bgr, matrix, (width, height), flags=flags, borderMode=border)
-    probability = cv2.warpAffine(probability, matrix, (width, height), flags=flags, borderMode=border)
-    mesh = face.mesh @ matrix[:, :2].T + matrix[:, 2]
-    cx, cy = matrix @ np.array([face.box.cx, face.box.cy, 1.0])
-    box = FaceBox(round(cx - face.box.w / 2), round(cy - face.box.h / 2), face.box.w, face.box.h)
-    return image_bgr, probability, Face(box, face.score, mesh)

@@ -1,0 +1,58 @@
+"""Edge-aware and weighted local filters that the matting steps build on (box windows: constant time per pixel)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+WORK_SIDE = 640  # larger images compute window statistics on a copy this size: they are smooth by construction
+
+
+def box(x: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a (2 * radius + 1)^2 window, float32, borders reflected."""
+    size = 2 * radius + 1
+    return cv2.boxFilter(x, cv2.CV_32F, (size, size), borderType=cv2.BORDER_REFLECT)
+
+
+def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: float
+                        ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The window-averaged linear coefficients (a, b) of q = a * guide + b (He et al., guided filter)."""
+    mean_i, mean_p = box(guide, radius), box(src, radius)
+    cov = box(guide * src, radius) - mean_i * mean_p
+    var = box(guide * guide, radius) - mean_i * mean_i
+    a = cov / (var + eps)
+    b = mean_p - a * mean_i
+    return box(a, radius), box(b, radius)
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Filter `src` (H x W) with the edges of `guide` (H x W, values in [0, 1]); float32 out."""
+    guide = guide.astype(np.float32, copy=False)
+    a, b = guided_coefficients(guide, src.astype(np.float32, copy=False), radius, eps)
+    return a * guide + b
+
+
+def work_scale(shape: tuple[int, ...]) -> float:
+    """The factor (at most 1) that brings an image of `shape` down to WORK_SIDE on its longer side."""
+    return min(1.0, WORK_SIDE / max(shape[0], shape[1]))
+
+
+def weighted_mean(x: np.ndarray, weight: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `weight`-weighted mean of `x` (H x W x C) over each pixel's window, and the window's mean weight.
+
+    Where the window holds no weight the mean is 0; callers check the returned weight. Large images are
+    averaged on a WORK_SIDE copy and the result brought back to full size.
+    """
+    height, width = weight.shape
+    factor = work_scale(weight.shape)
+    if factor < 1.0:
+        small = (max(1, round(width * factor)), max(1, round(height * factor)))
+        x = cv2.resize(x, small, interpolation=cv2.INTER_AREA)
+        weight = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
+        radius = max(1, round(radius * factor))
+    total = box(weight, radius)
+    mean = box(x * weight[..., None], radius) / np.maximum(total, 1e-6)[..., None]
+    if factor < 1.0:
+        mean = cv2.resize(mean, (width, height), interpolation=cv2.INTER_LINEAR)
+        total = cv2.resize(total, (width, height), interpolation=cv2.INTER_LINEAR)
+    return mean, total
