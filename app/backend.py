@@ -30,6 +30,11 @@ class PhotoRequest:
     min_kb: int | None = None
     sheet: str | None = None
     refine: bool = True
+    white_balance: bool = False
+    brightness: bool = False
+    width_mm: float | None = None  # a custom size in millimetres, at dpi, instead of width and height
+    height_mm: float | None = None
+    dpi: int | None = None
 
     def params(self) -> dict[str, str]:
         """The query parameters as idphoto.IdPhotoOptions.parse takes them."""

@@ -27,8 +27,12 @@ def _colour(background: str) -> str:
 
 
 def base_name(request: PhotoRequest) -> str:
-    """id_photo_<size>_<background>, e.g. id_photo_1inch_blue or id_photo_300x400_3366cc."""
-    size = f"{request.width}x{request.height}" if request.size == "custom" else request.size
+    """id_photo_<size>_<background>, e.g. id_photo_1inch_blue, id_photo_300x400_3366cc or id_photo_35x45mm_white."""
+    size = request.size
+    if request.size == "custom" and request.width_mm is not None and request.height_mm is not None:
+        size = f"{request.width_mm:g}x{request.height_mm:g}mm"
+    elif request.size == "custom":
+        size = f"{request.width}x{request.height}"
     return f"id_photo_{_slug(size)}_{_colour(request.background)}"
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from app import outputs
 from app.backend import Backend, BackendError, PhotoRequest
 
 NO_IMAGE = "请先上传一张人像照片。 Please upload a portrait photo first."
-NEED_SIZE = "自定义尺寸需要填写宽度和高度（像素）。 A custom size needs a width and a height in pixels."
+NEED_SIZE = "自定义尺寸需要填写宽度和高度。 A custom size needs a width and a height."
 NO_FACE = (
     "未检测到人脸：请换一张清晰的正面照片，或把“裁剪方式”改为“保留整张图片”。"
     " No face found: use a clear frontal portrait, or set Crop to “Keep whole picture”."
@@ -69,16 +71,25 @@ def _whole(value: float | None) -> int | None:
     return None if value is None or value <= 0 else round(value)
 
 
+def _positive(value: float | None) -> float | None:
+    return None if value is None or value <= 0 else float(value)
+
+
 def build_request(background: str, colour: str | None, size: str, width: float | None, height: float | None,
                   crop: str, fmt: str, max_kb: float | None, sheet: str | None, refine: bool,
-                  largest_face: bool = False, min_kb: float | None = None) -> PhotoRequest:  # fmt: skip
-    """A PhotoRequest from the form's values (empty numbers and 'none' mean not set)."""
-    custom = size == "custom"
+                  largest_face: bool = False, min_kb: float | None = None, white_balance: bool = False,
+                  brightness: bool = False, unit: str = "px", dpi: float | None = None) -> PhotoRequest:  # fmt: skip
+    """A PhotoRequest from the form's values (empty numbers and 'none' mean not set); a custom size is in px, or
+    in mm at dpi when unit is 'mm'."""
+    pixels, millimetres = size == "custom" and unit != "mm", size == "custom" and unit == "mm"
     return PhotoRequest(
         background=colour_param(background, colour),
         size=size,
-        width=_whole(width) if custom else None,
-        height=_whole(height) if custom else None,
+        width=_whole(width) if pixels else None,
+        height=_whole(height) if pixels else None,
+        width_mm=_positive(width) if millimetres else None,
+        height_mm=_positive(height) if millimetres else None,
+        dpi=_whole(dpi) if millimetres else None,
         crop=crop,
         face="largest" if largest_face else "single",
         format=fmt,
@@ -86,6 +97,8 @@ def build_request(background: str, colour: str | None, size: str, width: float |
         min_kb=_whole(min_kb),
         sheet=sheet if sheet and sheet != "none" else None,
         refine=refine,
+        white_balance=white_balance,
+        brightness=brightness,
     )
 
 
@@ -93,18 +106,25 @@ def generate(backend: Backend, workdir: Path, image_path: str | None, request: P
     """Make the photo from the uploaded file's bytes (sent as they are) and save the downloads under workdir."""
     if not image_path:
         return Outcome(f"错误 Error: {NO_IMAGE}")
-    if request.size == "custom" and (request.width is None or request.height is None):
+    in_px, in_mm = (request.width, request.height), (request.width_mm, request.height_mm)
+    if request.size == "custom" and None in in_px and None in in_mm:
         return Outcome(f"错误 Error: {NEED_SIZE}")
     try:
         generated = backend.make(Path(image_path).read_bytes(), request)
     except BackendError as exc:
         return Outcome(error_message(exc))
     photo, sheet = outputs.save(generated, request, workdir)
-    kb = len(generated.photo) / 1024
+    kb, dpi = len(generated.photo) / 1024, _dpi(generated.photo)
     message = (
-        f"完成：已生成 {generated.width}×{generated.height} 像素，300 DPI，{kb:.0f} KB。"
-        f" Done: {generated.width}×{generated.height} px, 300 DPI, {kb:.0f} KB."
+        f"完成：已生成 {generated.width}×{generated.height} 像素，{dpi} DPI，{kb:.0f} KB。"
+        f" Done: {generated.width}×{generated.height} px, {dpi} DPI, {kb:.0f} KB."
     )
     if sheet is not None:
         message += " 已生成排版照。 Print sheet ready."
     return Outcome(message, generated.overlay, photo, sheet)
+
+
+def _dpi(photo: bytes) -> int:
+    """The DPI the encoded photo carries (what it prints at)."""
+    with Image.open(io.BytesIO(photo)) as image:
+        return round(image.info.get("dpi", (72, 72))[0])

@@ -27,13 +27,14 @@ def size_label(preset: SizePreset) -> str:
     return f"{zh} {preset.label_en}{px}"
 
 
-SIZE_CHOICES = [(size_label(p), p.name) for p in SIZE_PRESETS.values()] + [("自定义 Custom (px)", "custom")]
+SIZE_CHOICES = [(size_label(p), p.name) for p in SIZE_PRESETS.values()] + [("自定义 Custom (px / mm)", "custom")]
 BACKGROUND_CHOICES = [(f"{_short(b.label_zh)} {_short(b.label_en)}", b.name) for b in BACKGROUNDS.values()] + [
     ("自定义颜色 Custom colour", "custom")
 ]
 SHEET_CHOICES = [("不需要 None", "none")] + [(f"{s.label_zh} {s.label_en}", s.name) for s in SHEETS.values()]
 CROP_CHOICES = [("人脸居中裁剪 Face-aware crop", "face"), ("保留整张图片 Keep whole picture", "none")]
 FORMAT_CHOICES = [("JPEG", "jpeg"), ("PNG（可透明 transparency）", "png")]
+UNIT_CHOICES = [("像素 px", "px"), ("毫米 mm", "mm")]
 
 
 def _document_background(size: str, background: str) -> Any:
@@ -68,8 +69,11 @@ def build(backend: Backend, workdir: Path) -> gr.Blocks:
                 colour = gr.ColorPicker("#438EDB", label="自定义颜色 Custom colour", elem_id="custom-colour")
                 size = gr.Dropdown(SIZE_CHOICES, value="1inch", label="尺寸 Size", elem_id="size")
                 with gr.Row(visible=False) as custom_size:
-                    width = gr.Number(300, label="宽度（像素） Width (px)", precision=0, elem_id="custom-width")
-                    height = gr.Number(400, label="高度（像素） Height (px)", precision=0, elem_id="custom-height")
+                    unit = gr.Radio(UNIT_CHOICES, value="px", label="单位 Unit", elem_id="custom-unit")
+                    width = gr.Number(300, label="宽度 Width", precision=1, minimum=0, elem_id="custom-width")
+                    height = gr.Number(400, label="高度 Height", precision=1, minimum=0, elem_id="custom-height")
+                    dpi = gr.Number(300, label="分辨率 DPI（毫米时） DPI (for mm)", precision=0, minimum=72,
+                                    maximum=1200, elem_id="custom-dpi")  # fmt: skip
                 crop = gr.Radio(CROP_CHOICES, value="face", label="裁剪方式 Crop", elem_id="crop")
                 largest_face = gr.Checkbox(False, label="多人照片：使用最大的人脸 Several faces: use the largest",
                                            elem_id="largest-face")  # fmt: skip
@@ -86,6 +90,9 @@ def build(backend: Backend, workdir: Path) -> gr.Blocks:
                 with gr.Row():
                     sheet = gr.Dropdown(SHEET_CHOICES, value="none", label="排版打印 Print sheet", elem_id="sheet")
                     refine = gr.Checkbox(True, label="发丝边缘细化 Refine hair edges", elem_id="refine")
+                with gr.Row():
+                    white_balance = gr.Checkbox(False, label="自动白平衡 Auto white balance", elem_id="white-balance")
+                    brightness = gr.Checkbox(False, label="自动亮度 Auto brightness", elem_id="brightness")
                 generate = gr.Button("生成证件照 Generate", variant="primary", elem_id="generate")
         status = gr.Markdown(elem_id="status")
         with gr.Row():
@@ -117,9 +124,11 @@ def build(backend: Backend, workdir: Path) -> gr.Blocks:
         background.input(lambda b: "png" if b == "transparent" else gr.skip(), background, fmt)
         size.change(lambda s: gr.Row(visible=s == "custom"), size, custom_size)
         size.input(_document_background, [size, background], background)
+        form = [image, background, colour, size, width, height, crop, fmt, max_kb, sheet, refine, largest_face]
+        form += [min_kb, white_balance, brightness, unit, dpi]  # service.build_request's order
         generate.click(
             run,
-            [image, background, colour, size, width, height, crop, fmt, max_kb, sheet, refine, largest_face, min_kb],
+            form,
             [overlay, photo, download_photo, download_sheet, status],
         )
     return page

@@ -75,6 +75,9 @@ def add_id_photo_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a preset (`presets` lists them: 1inch, us-passport, ...) or custom")  # fmt: skip
     parser.add_argument("--width", type=int, default=None, help="pixels, with --size custom")
     parser.add_argument("--height", type=int, default=None, help="pixels, with --size custom")
+    parser.add_argument("--width-mm", type=float, default=None, help="millimetres, with --size custom")
+    parser.add_argument("--height-mm", type=float, default=None, help="millimetres, with --size custom")
+    parser.add_argument("--dpi", type=int, default=None, help="with --width-mm/--height-mm (default 300)")
     parser.add_argument("--crop", choices=("face", "none"), default="face", help="place the head (default) or not")
     parser.add_argument("--face", choices=("single", "largest"), default="single",
                         help="several faces in a photo: refuse it (default) or use the largest")  # fmt: skip
@@ -83,6 +86,8 @@ def add_id_photo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-kb", type=int, default=None, help="smallest file size in KB (upload portals)")
     parser.add_argument("--sheet", choices=("4R", "5inch", "A4"), default=None, help="also write a print sheet")
     parser.add_argument("--no-refine", dest="refine", action="store_false", help="skip the edge refinement")
+    parser.add_argument("--white-balance", action="store_true", help="correct the person's colour cast")
+    parser.add_argument("--brightness", action="store_true", help="correct the person's exposure")
     _connection(parser, grpc=False)
 
 
@@ -208,7 +213,9 @@ def run_id_photo(args: argparse.Namespace) -> int:
             photo = client.id_photo(item.source, background=args.background, size=args.size, width=args.width,
                                     height=args.height, crop=args.crop, face=args.face, format=args.format,
                                     max_kb=args.max_kb, min_kb=args.min_kb, sheet=args.sheet,
-                                    refine=args.refine)  # fmt: skip
+                                    refine=args.refine, white_balance=args.white_balance,
+                                    brightness=args.brightness, width_mm=args.width_mm,
+                                    height_mm=args.height_mm, dpi=args.dpi)  # fmt: skip
             if photo.sheet is not None:
                 write_atomic(item.target.with_suffix(".sheet" + item.target.suffix), photo.sheet)
             write_atomic(item.target, photo.photo)

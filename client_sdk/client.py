@@ -136,17 +136,23 @@ class SegClient(_ClientBase):
     def id_photo(self, image: ImageInput, *, background: str | None = None, size: str = "1inch",
                  width: int | None = None, height: int | None = None, crop: str = "face", face: str = "single",
                  format: str | None = None, max_kb: int | None = None, min_kb: int | None = None,
-                 sheet: str | None = None, refine: bool = True, rgb: bool = False,
-                 model: str | None = None) -> IdPhoto:  # fmt: skip
+                 sheet: str | None = None, refine: bool = True, white_balance: bool = False,
+                 brightness: bool = False, width_mm: float | None = None, height_mm: float | None = None,
+                 dpi: int | None = None, rgb: bool = False, model: str | None = None) -> IdPhoto:  # fmt: skip
         """Make an ID photo from a portrait: background white|blue|red|light-grey|cream|#RRGGBB|r,g,b|transparent
         (None: the size's own, else white); size a preset (id_photo_presets() lists them: 1inch, us-passport,
-        schengen-visa, ...) or custom (with width, height px); crop='face' places the head
+        schengen-visa, ...) or custom (width and height in px, or width_mm and height_mm at dpi); crop='face' places
+        the head
         as ID rules expect, levelling a tilted head (crop='none' keeps the whole picture); a photo with several faces
         is refused unless face='largest'; JPEG or PNG at the size's DPI; max_kb and min_kb bound the file
-        size; sheet='4R', '5inch' or 'A4' adds a print sheet. Always over HTTP (the same port serves gRPC)."""
+        size; sheet='4R', '5inch' or 'A4' adds a print sheet; refine=False skips the edge matting and
+        decontamination; white_balance and brightness correct the person's colour cast and exposure. Always over
+        HTTP (the same port serves gRPC)."""
         data, params = self._id_photo_request(image, rgb, model, background=background, size=size, width=width,
                                               height=height, crop=crop, face=face, format=format, max_kb=max_kb,
-                                              min_kb=min_kb, sheet=sheet, refine=refine)  # fmt: skip
+                                              min_kb=min_kb, sheet=sheet, refine=refine, white_balance=white_balance,
+                                              brightness=brightness, width_mm=width_mm, height_mm=height_mm,
+                                              dpi=dpi)  # fmt: skip
 
         def send(endpoint: str, left: float) -> bytes:
             return self._transport(endpoint, "http").post_image("/v1/id-photo", data, params, left)
@@ -220,11 +226,15 @@ class AsyncSegClient(_ClientBase):
                        width: int | None = None, height: int | None = None, crop: str = "face",
                        face: str = "single", format: str | None = None, max_kb: int | None = None,
                        min_kb: int | None = None, sheet: str | None = None, refine: bool = True,
-                       rgb: bool = False, model: str | None = None) -> IdPhoto:  # fmt: skip
+                       white_balance: bool = False, brightness: bool = False, width_mm: float | None = None,
+                       height_mm: float | None = None, dpi: int | None = None, rgb: bool = False,
+                       model: str | None = None) -> IdPhoto:  # fmt: skip
         """See SegClient.id_photo."""
         data, params = self._id_photo_request(image, rgb, model, background=background, size=size, width=width,
                                               height=height, crop=crop, face=face, format=format, max_kb=max_kb,
-                                              min_kb=min_kb, sheet=sheet, refine=refine)  # fmt: skip
+                                              min_kb=min_kb, sheet=sheet, refine=refine, white_balance=white_balance,
+                                              brightness=brightness, width_mm=width_mm, height_mm=height_mm,
+                                              dpi=dpi)  # fmt: skip
 
         async def send(endpoint: str, left: float) -> bytes:
             return await self._transport(endpoint, "http").post_image("/v1/id-photo", data, params, left)

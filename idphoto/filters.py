@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 
 WORK_SIDE = 640  # larger images compute window statistics on a copy this size: they are smooth by construction
+REMAP_COLUMNS = 4096
+WORK_RADIUS = 8  # wider windows are averaged on a copy scaled so their radius is this many pixels
 
 
 def box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -37,14 +39,17 @@ def work_scale(shape: tuple[int, ...]) -> float:
     return min(1.0, WORK_SIDE / max(shape[0], shape[1]))
 
 
-def weighted_mean(x: np.ndarray, weight: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+def weighted_mean(x: np.ndarray, weight: np.ndarray, radius: int, at: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """The `weight`-weighted mean of `x` (H x W x C) over each pixel's window, and the window's mean weight.
 
-    Where the window holds no weight the mean is 0; callers check the returned weight. Large images are
-    averaged on a WORK_SIDE copy and the result brought back to full size.
+    Where the window holds no weight the mean is 0; callers check the returned weight. Large images and wide
+    windows are averaged on a smaller copy (area-averaged, so window sums are kept) and brought back to full size.
+    With `at` (a boolean H x W mask) only those pixels' values are returned, (N x C) and (N,), which skips
+    bringing whole maps back to full size.
     """
     height, width = weight.shape
-    factor = work_scale(weight.shape)
+    factor = min(work_scale(weight.shape), WORK_RADIUS / radius)
     if factor < 1.0:
         small = (max(1, round(width * factor)), max(1, round(height * factor)))
         x = cv2.resize(x, small, interpolation=cv2.INTER_AREA)
@@ -52,7 +57,29 @@ def weighted_mean(x: np.ndarray, weight: np.ndarray, radius: int) -> tuple[np.nd
         radius = max(1, round(radius * factor))
     total = box(weight, radius)
     mean = box(x * weight[..., None], radius) / np.maximum(total, 1e-6)[..., None]
+    if at is not None:
+        return _sample(mean, total, at, (width, height))
     if factor < 1.0:
         mean = cv2.resize(mean, (width, height), interpolation=cv2.INTER_LINEAR)
         total = cv2.resize(total, (width, height), interpolation=cv2.INTER_LINEAR)
     return mean, total
+
+
+def _sample(mean: np.ndarray, total: np.ndarray, at: np.ndarray, full: tuple[int, int]
+            ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Bilinear samples of maps computed at a smaller size, at the full-size pixels `at` (pixel centres aligned
+    as cv2.resize aligns them)."""
+    ys, xs = np.nonzero(at)
+    n = len(ys)
+    columns = max(1, min(n, REMAP_COLUMNS))  # cv2.remap takes maps under 32767 on a side: lay the points out in rows
+    rows = -(-n // columns)
+    fx, fy = mean.shape[1] / full[0], mean.shape[0] / full[1]
+    map_x = np.zeros(rows * columns, np.float32)
+    map_y = np.zeros(rows * columns, np.float32)
+    map_x[:n] = (xs + 0.5) * fx - 0.5
+    map_y[:n] = (ys + 0.5) * fy - 0.5
+    maps = map_x.reshape(rows, columns), map_y.reshape(rows, columns)
+    border = cv2.BORDER_REPLICATE
+    sampled = cv2.remap(mean, *maps, cv2.INTER_LINEAR, borderMode=border).reshape(rows * columns, -1)[:n]
+    weights = cv2.remap(total, *maps, cv2.INTER_LINEAR, borderMode=border).reshape(rows * columns)[:n]
+    return sampled, weights

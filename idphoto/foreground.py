@@ -9,12 +9,13 @@ pass and then a narrow one.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from idphoto.filters import weighted_mean
+from idphoto.filters import WORK_RADIUS, weighted_mean
 
 RADIUS = 0.004  # the narrow pass's window radius, as a fraction of the image's longer side
-PASSES = (30.0, 1.0)  # window radii of the passes, in RADIUS units: wide first (colours from afar), then local
+PASSES = (30.0, 1.0)  # window radii of the two passes, in RADIUS units: wide (colours from afar), then local
 
 
 def estimate_foreground(image_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -23,16 +24,38 @@ def estimate_foreground(image_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     if not soft.any():
         return image_bgr
     observed = image_bgr.astype(np.float32) / 255
-    a = alpha.astype(np.float32, copy=False)[..., None]
-    fg = bg = observed
+    a = alpha.astype(np.float32, copy=False)
     unit = max(1.0, RADIUS * max(alpha.shape))
-    for passes in PASSES:
-        radius = max(1, round(unit * passes))
-        fg_mean, _ = weighted_mean(fg, a[..., 0], radius)
-        bg_mean, _ = weighted_mean(bg, 1.0 - a[..., 0], radius)
-        residual = observed - a * fg_mean - (1.0 - a) * bg_mean
-        fg = np.clip(fg_mean + a * residual, 0.0, 1.0)
-        bg = np.clip(bg_mean + (1.0 - a) * residual, 0.0, 1.0)
+    (wide, narrow) = (max(1, round(unit * passes)) for passes in PASSES)
+    fg, bg = _wide_pass(observed, a, wide)
+    fg_mean, _ = weighted_mean(fg, a, narrow, at=soft)  # the last pass only where it is used
+    bg_mean, _ = weighted_mean(bg, 1.0 - a, narrow, at=soft)
+    a_soft = a[soft][:, None]
+    residual = observed[soft] - a_soft * fg_mean - (1.0 - a_soft) * bg_mean
     out = image_bgr.copy()
-    out[soft] = np.floor(fg[soft] * 255 + 0.5).astype(np.uint8)
+    out[soft] = np.floor(np.clip(fg_mean + a_soft * residual, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
     return out
+
+
+def _wide_pass(observed: np.ndarray, a: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first pass on a copy scaled so its window is WORK_RADIUS px (its colours come from afar anyway)."""
+    factor = min(1.0, WORK_RADIUS / radius)
+    if factor == 1.0:
+        return _pass(observed, observed, observed, a, radius)
+    height, width = a.shape
+    small = (max(1, round(width * factor)), max(1, round(height * factor)))
+    observed_small = cv2.resize(observed, small, interpolation=cv2.INTER_AREA)
+    a_small = cv2.resize(a, small, interpolation=cv2.INTER_AREA)
+    fg, bg = _pass(observed_small, observed_small, observed_small, a_small, WORK_RADIUS)
+    full = (width, height)
+    return cv2.resize(fg, full, interpolation=cv2.INTER_LINEAR), cv2.resize(bg, full, interpolation=cv2.INTER_LINEAR)
+
+
+def _pass(observed: np.ndarray, fg: np.ndarray, bg: np.ndarray, a: np.ndarray, radius: int
+          ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """One blur-fusion step: local alpha-weighted means, then each pixel's residual shared by alpha."""
+    fg_mean, _ = weighted_mean(fg, a, radius)
+    bg_mean, _ = weighted_mean(bg, 1.0 - a, radius)
+    a3 = a[..., None]
+    residual = observed - a3 * fg_mean - (1.0 - a3) * bg_mean
+    return np.clip(fg_mean + a3 * residual, 0.0, 1.0), np.clip(bg_mean + (1.0 - a3) * residual, 0.0, 1.0)

@@ -38,6 +38,14 @@ class Framing:
                                    borderMode=cv2.BORDER_REPLICATE)  # fmt: skip  # a body at the edge stays whole
         return render(array, self.plan)
 
+    def face_in_output(self) -> tuple[float, float, float, float] | None:
+        """The face box (x, y, w, h) in the output photo's pixels."""
+        if self.face_box is None:
+            return None
+        x, y, w, h = self.face_box
+        scale = self.plan.scale
+        return ((x - self.plan.left) * scale, (y - self.plan.top) * scale, w * scale, h * scale)
+
 
 def frame_whole(image_size: tuple[int, int], size: SizePreset) -> Framing:
     """The whole picture fitted into the size (crop=none)."""

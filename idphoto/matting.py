@@ -63,13 +63,13 @@ def refine_alpha(image_bgr: np.ndarray, probability: np.ndarray) -> np.ndarray:
     if uncertain.any():
         colours = image_bgr.astype(np.float32) / 255
         radius = max(1, round(WINDOW * band))
-        fg, fg_support = weighted_mean(colours, inside, radius)
-        bg, bg_support = weighted_mean(colours, outside, radius)
-        pixel, fg, bg = colours[uncertain], fg[uncertain], bg[uncertain]
+        fg, fg_support = weighted_mean(colours, inside, radius, at=uncertain)
+        bg, bg_support = weighted_mean(colours, outside, radius, at=uncertain)
+        pixel = colours[uncertain]
         gap = fg - bg
         spread = (gap * gap).sum(axis=1)
         estimate = np.clip(((pixel - bg) * gap).sum(axis=1) / (spread + 1e-4), 0.0, 1.0)
         weight = spread / (spread + CONTRAST)
-        weight[np.minimum(fg_support[uncertain], bg_support[uncertain]) < MIN_SUPPORT] = 0.0
+        weight[np.minimum(fg_support, bg_support) < MIN_SUPPORT] = 0.0
         alpha[uncertain] = weight * estimate + (1.0 - weight) * base[uncertain]
     return _levelled(alpha, LEVELS)

@@ -26,6 +26,7 @@ from idphoto.presets import (
     parse_size,
 )
 from idphoto.sheet import make_sheet
+from idphoto.tone import ToneCorrection, correct
 
 PARAMS = (
     "background",
@@ -42,11 +43,14 @@ PARAMS = (
     "min_kb",
     "sheet",
     "refine",
+    "white_balance",
+    "brightness",
 )
 CROPS = ("face", "none")
 MAX_KB_RANGE = (1, 100_000)
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 _FORMATS = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}
+_SWITCHES = ("refine", "white_balance", "brightness")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class IdPhotoOptions:
     min_kb: int | None = None  # floor for the photo file (KiB), as upload portals set
     sheet: SheetSpec | None = None
     refine: bool = True  # matte edges refined and decontaminated; False uses the model's probability as is
+    white_balance: bool = False  # neutralise the light's colour cast on the person
+    brightness: bool = False  # correct the person's exposure from the face's highlights
 
     def __post_init__(self) -> None:
         if self.crop not in CROPS:
@@ -112,7 +118,7 @@ class IdPhotoOptions:
             max_kb=_parse_int("max_kb", values["max_kb"]) if "max_kb" in values else default.max_kb,
             min_kb=_parse_int("min_kb", values["min_kb"]) if "min_kb" in values else default.min_kb,
             sheet=None if sheet.lower() == "none" else parse_sheet(sheet),
-            refine=_parse_bool("refine", values["refine"]) if "refine" in values else default.refine,
+            **{name: _parse_bool(name, values[name]) for name in _SWITCHES if name in values},
         )
 
 
@@ -144,6 +150,7 @@ class IdPhotoResult:
     width: int
     height: int
     framing: Framing | None  # None for size 'original'; applies to any array of the source's size
+    tone: ToneCorrection  # what white_balance and brightness applied (neutral when off)
     sheet: bytes | None
     image: np.ndarray  # the composited photo: BGR, or BGRA for a transparent background
 
@@ -181,6 +188,10 @@ def make_id_photo(image_bgr: np.ndarray, probability: np.ndarray, options: IdPho
         colours = estimate_foreground(image_bgr, alpha)
     else:
         alpha, colours = probability, image_bgr
+    tone = ToneCorrection()
+    if options.white_balance or options.brightness:
+        face = framing.face_in_output() if framing else None
+        colours, tone = correct(colours, image_bgr, alpha, face, options.white_balance, options.brightness)
     photo = composite(colours, alpha, options.background)
     fmt = options.output_format
     data = encode_image(photo, fmt, options.max_kb, options.size.dpi, options.min_kb)
@@ -191,6 +202,7 @@ def make_id_photo(image_bgr: np.ndarray, probability: np.ndarray, options: IdPho
         width=photo.shape[1],
         height=photo.shape[0],
         framing=framing,
+        tone=tone,
         sheet=sheet,
         image=photo,
     )

@@ -92,7 +92,10 @@ _ID_PHOTO = {
         _query("max_kb", {"type": "integer", "minimum": 1}, "largest photo file in KiB"),
         _query("min_kb", {"type": "integer", "minimum": 1}, "smallest photo file in KiB (upload portals)"),
         _query("sheet", _enum(ID_PHOTO_SHEETS, "none"), "a print sheet of copies"),
-        _query("refine", {"type": "boolean", "default": True}, "refine the matte's edges"),
+        _query("refine", {"type": "boolean", "default": True}, "refine the matte's edges and remove the old "
+               "background's colour from them"),
+        _query("white_balance", {"type": "boolean", "default": False}, "correct the person's colour cast"),
+        _query("brightness", {"type": "boolean", "default": False}, "correct the person's exposure from the face"),
         _query("output", _enum(ID_PHOTO_OUTPUTS, "photo"), "the photo, the sheet, or JSON with both"),
     ],
     "requestBody": _IMAGE_BODY,

@@ -55,6 +55,10 @@ class IdPhotoJobCodec:
                 "content_type": photo.content_type,
                 "face_box": list(photo.face_box) if photo.face_box is not None else None,
                 "levelled_degrees": round(photo.levelled_degrees, 3),
+                "tone": {
+                    "white_balance_gains_rgb": [round(g, 4) for g in photo.tone.gains[::-1]],
+                    "exposure": round(photo.tone.exposure, 4),
+                },
                 "photo": base64.b64encode(photo.photo).decode("ascii"),
                 "sheet": base64.b64encode(photo.sheet).decode("ascii") if photo.sheet is not None else None,
                 "timings_ms": {k: round(v * 1000, 3) for k, v in timings.items()},

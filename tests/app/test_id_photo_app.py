@@ -77,7 +77,7 @@ def test_form_values_become_request_parameters_and_file_names(backend: LocalBack
                                     "4R", False)  # fmt: skip
     assert request.params() == {"background": "51,102,204", "size": "custom", "width": "300", "height": "400",
                                 "crop": "none", "face": "single", "format": "png", "refine": "false",
-                                "sheet": "4R"}  # fmt: skip
+                                "white_balance": "false", "brightness": "false", "sheet": "4R"}  # fmt: skip
     largest = service.build_request("white", None, "1inch", None, None, "face", "jpeg", 0, "none", True, True)
     assert largest.params()["face"] == "largest"
     picked = service.build_request("custom", "#3366CC", "2inch", 999, 999, "face", "jpeg", 50, "none", True)
@@ -91,3 +91,18 @@ def test_form_values_become_request_parameters_and_file_names(backend: LocalBack
                                                         "id_photo_300x400_3366cc_sheet_4r.png")  # fmt: skip
     with Image.open(outcome.photo) as photo:
         assert (photo.size, photo.mode) == ((300, 400), "RGB")
+
+
+def test_custom_millimetres_and_tone_switches_from_the_form(backend: LocalBackend, tmp_path: Path) -> None:
+    request = service.build_request("white", None, "custom", 35, 45, "face", "jpeg", 0, "none", True, False, None,
+                                    True, True, "mm", 150)  # fmt: skip
+    params = request.params()
+    assert (params["width_mm"], params["height_mm"], params["dpi"]) == ("35.0", "45.0", "150")
+    assert "width" not in params and (params["white_balance"], params["brightness"]) == ("true", "true")
+    path = tmp_path / "astronaut.jpg"
+    jpeg(data.astronaut(), path)
+    outcome = service.generate(backend, tmp_path, str(path), request)
+    assert outcome.ok and outcome.photo is not None, outcome.message
+    assert outcome.photo.name == "id_photo_35x45mm_white.jpg" and "207×266 px, 150 DPI" in outcome.message
+    with Image.open(outcome.photo) as photo:
+        assert photo.size == (207, 266) and photo.info["dpi"] == pytest.approx((150, 150))

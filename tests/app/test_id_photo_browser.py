@@ -129,6 +129,7 @@ def test_generate_and_download_a_blue_one_inch_photo(server_address: str, tmp_pa
             page.locator("#background").get_by_text(label(BACKGROUND_CHOICES, "blue")).click()
             choose(page, "#size", label(SIZE_CHOICES, "custom"))
             expect(page.locator("#custom-width")).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#custom-unit")).to_be_visible(timeout=WAIT_MS)
             choose(page, "#size", label(SIZE_CHOICES, "1inch"))
             expect(page.locator("#custom-width")).to_be_hidden(timeout=WAIT_MS)
             choose(page, "#sheet", label(SHEET_CHOICES, "4R"))

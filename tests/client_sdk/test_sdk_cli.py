@@ -224,3 +224,27 @@ def test_presets_through_the_sdk_and_the_cli(server: ServerProcess) -> None:
     assert proc.returncode == 0, proc.stderr
     (row,) = [line.split() for line in proc.stdout.splitlines() if line.startswith("schengen-visa ")]
     assert row[1:5] == ["35x45", "413x531", "300", "32-36"] and row[-1] == "white,light-grey"
+
+
+def test_id_photo_tone_switches_and_a_size_in_millimetres(server: ServerProcess, tmp_path: Path) -> None:
+    """white_balance and brightness reach the server and report what they applied; a custom size in mm at a DPI
+    gives its pixels and DPI, through the SDK and the CLI."""
+    bluish = np.clip(photo_rgb(512, 512).astype(np.float32) * (0.85, 0.95, 1.3), 0, 255).astype(np.uint8)
+    mm = {"size": "custom", "width_mm": 35, "height_mm": 45, "dpi": 200}
+    with SegClient(server.address) as client:
+        plain = client.id_photo(bluish, rgb=True, **mm)
+        corrected = client.id_photo(bluish, white_balance=True, brightness=True, rgb=True, **mm)
+    assert (plain.width, plain.height) == (corrected.width, corrected.height) == (276, 354)
+    assert plain.white_balance_gains == (1.0, 1.0, 1.0) and plain.exposure == 1.0
+    red, green, blue = corrected.white_balance_gains
+    assert blue < 1.0 < min(red, green)  # the cast was blue: blue is turned down, red and green up
+    face = corrected.image()[150:250, 100:180].reshape(-1, 3).mean(axis=0)  # her cheeks and nose
+    assert face[2] < plain.image()[150:250, 100:180].reshape(-1, 3).mean(axis=0)[2]
+    source = tmp_path / "bluish.png"
+    source.write_bytes(encoded(bluish, "PNG"))
+    proc = cli("id-photo", source, "-o", tmp_path / "id.jpg", "--white-balance", "--brightness", "--size", "custom",
+               "--width-mm", "35", "--height-mm", "45", "--dpi", "200", "--server", server.address)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(tmp_path / "id.jpg") as written:
+        assert written.size == (276, 354) and written.info["dpi"] == pytest.approx((200, 200))
+    assert (tmp_path / "id.jpg").read_bytes() == corrected.photo

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from idphoto.filters import WORK_SIDE, guided_filter, weighted_mean
 
@@ -57,3 +58,17 @@ def test_weighted_mean_on_a_large_image_matches_full_size_where_it_is_smooth() -
     centre = slice(100, side - 100)
     assert np.abs(mean[centre, centre, 2] - x[centre, centre, 2]).max() < 2e-3
     assert np.allclose(support, 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("side", "radius"), [(300, 3), (300, 40), (WORK_SIDE * 2, 20)])
+def test_sampling_at_pixels_gives_the_full_maps_values(side: int, radius: int) -> None:
+    rng = np.random.default_rng(1)
+    x = cv2.GaussianBlur(rng.random((side, side, 3), np.float32), (0, 0), 3)
+    weight = (rng.random((side, side)) > 0.3).astype(np.float32)
+    at = np.zeros((side, side), bool)
+    at[::2, 1::3] = True  # over 32767 points on the large image: more than cv2.remap takes on one side
+    mean, support = weighted_mean(x, weight, radius)
+    sampled, sampled_support = weighted_mean(x, weight, radius, at=at)
+    assert sampled.shape == (at.sum(), 3) and sampled_support.shape == (at.sum(),)
+    # cv2.remap interpolates with 1/32 px weights: equal to well within what the colour models need
+    assert np.abs(sampled - mean[at]).max() < 2e-3 and np.abs(sampled_support - support[at]).max() < 2e-3
