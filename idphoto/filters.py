@@ -50,13 +50,14 @@ def weighted_mean(x: np.ndarray, weight: np.ndarray, radius: int, at: np.ndarray
     """
     height, width = weight.shape
     factor = min(work_scale(weight.shape), WORK_RADIUS / radius)
+    weighted = x * weight[..., None]  # before any downscaling: area averages keep the weighted sums
     if factor < 1.0:
         small = (max(1, round(width * factor)), max(1, round(height * factor)))
-        x = cv2.resize(x, small, interpolation=cv2.INTER_AREA)
+        weighted = cv2.resize(weighted, small, interpolation=cv2.INTER_AREA)
         weight = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
         radius = max(1, round(radius * factor))
     total = box(weight, radius)
-    mean = box(x * weight[..., None], radius) / np.maximum(total, 1e-6)[..., None]
+    mean = box(weighted, radius) / np.maximum(total, 1e-6)[..., None]
     if at is not None:
         return _sample(mean, total, at, (width, height))
     if factor < 1.0:

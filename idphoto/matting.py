@@ -30,6 +30,11 @@ def _levelled(alpha: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
     return np.clip((alpha - low) / (high - low), 0.0, 1.0).astype(np.float32, copy=False)
 
 
+def _distance(mask: np.ndarray) -> np.ndarray:
+    """Each pixel's distance (px, saturating at 255) to the nearest zero of `mask` (uint8)."""
+    return cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3, dstType=cv2.CV_8U)
+
+
 def guided_alpha(image_bgr: np.ndarray, probability: np.ndarray) -> np.ndarray:
     """The probability snapped to the image's edges by the guided filter, levelled; float32 in [0, 1]."""
     height, width = probability.shape
@@ -55,11 +60,10 @@ def refine_alpha(image_bgr: np.ndarray, probability: np.ndarray) -> np.ndarray:
     base = guided_alpha(image_bgr, probability)
     band = max(2, round(BAND * max(probability.shape)))
     person = (probability >= PERSON).astype(np.uint8)
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
-    inside = cv2.erode(person, disc).astype(np.float32)
-    outside = 1.0 - cv2.dilate(person, disc).astype(np.float32)
+    inside = (_distance(person) > band).astype(np.float32)  # more than `band` px from the outline, either side
+    outside = (_distance(1 - person) > band).astype(np.float32)
     uncertain = (inside == 0) & (outside == 0)
-    alpha = inside.copy()
+    alpha = inside
     if uncertain.any():
         colours = image_bgr.astype(np.float32) / 255
         radius = max(1, round(WINDOW * band))
