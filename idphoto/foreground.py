@@ -41,21 +41,21 @@ def _wide_pass(observed: np.ndarray, a: np.ndarray, radius: int) -> tuple[np.nda
     """The first pass on a copy scaled so its window is WORK_RADIUS px (its colours come from afar anyway)."""
     factor = min(1.0, WORK_RADIUS / radius)
     if factor == 1.0:
-        return _pass(observed, observed, observed, a, radius)
+        return _pass(observed, a, radius)
     height, width = a.shape
     small = (max(1, round(width * factor)), max(1, round(height * factor)))
     observed_small = cv2.resize(observed, small, interpolation=cv2.INTER_AREA)
     a_small = cv2.resize(a, small, interpolation=cv2.INTER_AREA)
-    fg, bg = _pass(observed_small, observed_small, observed_small, a_small, WORK_RADIUS)
+    fg, bg = _pass(observed_small, a_small, WORK_RADIUS)
     full = (width, height)
     return cv2.resize(fg, full, interpolation=cv2.INTER_LINEAR), cv2.resize(bg, full, interpolation=cv2.INTER_LINEAR)
 
 
-def _pass(observed: np.ndarray, fg: np.ndarray, bg: np.ndarray, a: np.ndarray, radius: int
-          ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """One blur-fusion step: local alpha-weighted means, then each pixel's residual shared by alpha."""
-    fg_mean, _ = weighted_mean(fg, a, radius)
-    bg_mean, _ = weighted_mean(bg, 1.0 - a, radius)
+def _pass(observed: np.ndarray, a: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first blur-fusion step: local alpha-weighted means of the observed colours, then each pixel's
+    residual shared by alpha between person and background."""
+    fg_mean, _ = weighted_mean(observed, a, radius)
+    bg_mean, _ = weighted_mean(observed, 1.0 - a, radius)
     a3 = a[..., None]
     residual = observed - a3 * fg_mean - (1.0 - a3) * bg_mean
     return np.clip(fg_mean + a3 * residual, 0.0, 1.0), np.clip(bg_mean + (1.0 - a3) * residual, 0.0, 1.0)
