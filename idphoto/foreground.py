@@ -9,10 +9,9 @@ pass and then a narrow one.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from idphoto.filters import WORK_RADIUS, weighted_mean
+from idphoto.filters import weighted_mean
 
 RADIUS = 0.004  # the narrow pass's window radius, as a fraction of the image's longer side
 PASSES = (30.0, 1.0)  # window radii of the two passes, in RADIUS units: wide (colours from afar), then local
@@ -27,7 +26,7 @@ def estimate_foreground(image_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     a = alpha.astype(np.float32, copy=False)
     unit = max(1.0, RADIUS * max(alpha.shape))
     (wide, narrow) = (max(1, round(unit * passes)) for passes in PASSES)
-    fg, bg = _wide_pass(observed, a, wide)
+    fg, bg = _pass(observed, a, wide)  # means on a small copy (weighted_mean), the residual at full size
     fg_mean, _ = weighted_mean(fg, a, narrow, at=soft)  # the last pass only where it is used
     bg_mean, _ = weighted_mean(bg, 1.0 - a, narrow, at=soft)
     a_soft = a[soft][:, None]
@@ -35,20 +34,6 @@ def estimate_foreground(image_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     out = image_bgr.copy()
     out[soft] = np.floor(np.clip(fg_mean + a_soft * residual, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
     return out
-
-
-def _wide_pass(observed: np.ndarray, a: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first pass on a copy scaled so its window is WORK_RADIUS px (its colours come from afar anyway)."""
-    factor = min(1.0, WORK_RADIUS / radius)
-    if factor == 1.0:
-        return _pass(observed, a, radius)
-    height, width = a.shape
-    small = (max(1, round(width * factor)), max(1, round(height * factor)))
-    observed_small = cv2.resize(observed, small, interpolation=cv2.INTER_AREA)
-    a_small = cv2.resize(a, small, interpolation=cv2.INTER_AREA)
-    fg, bg = _pass(observed_small, a_small, WORK_RADIUS)
-    full = (width, height)
-    return cv2.resize(fg, full, interpolation=cv2.INTER_LINEAR), cv2.resize(bg, full, interpolation=cv2.INTER_LINEAR)
 
 
 def _pass(observed: np.ndarray, a: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:

@@ -112,3 +112,28 @@ def test_halo_is_at_most_a_third_of_the_guided_filter_matte(portraits: dict[str,
     assert new_halo <= today_halo / 3, report
     assert new_edge < today_edge, report  # the hair is not bought by cutting it: its soft edge is closer to ideal
     assert all(n < t for t, n, _, _ in rows.values()), report  # and the halo shrinks on every background
+
+
+def test_a_transparent_photo_carries_the_decontaminated_colours(portraits: dict[str, Portrait]) -> None:
+    """Placing the transparent PNG on a colour later gives what asking for that colour gives, and the PNG's colours
+    on the soft edge are the person's rather than the old green wall's."""
+    image, probability, truth, colours = portraits["green +0"]
+    clear = make_id_photo(image, probability, IdPhotoOptions.parse({"background": "transparent"}))
+    red = make_id_photo(image, probability, IdPhotoOptions.parse({"background": "red"}))
+    assert clear.image.shape[2] == 4 and clear.framing is not None
+    alpha = clear.image[..., 3].astype(np.float32) / 255
+    later = composite(clear.image[..., :3], alpha, BACKGROUNDS["red"])
+    assert np.abs(later.astype(int) - red.image.astype(int)).max() <= 1  # alpha went through 8 bits
+    true_alpha, true_colours = np.clip(clear.framing.apply(truth), 0, 1), clear.framing.apply(colours)
+    edge = (true_alpha > 0.2) & (true_alpha < 0.8) & (alpha > 0.2) & (alpha < 0.8)
+    assert edge.sum() > 100
+    observed = clear.framing.apply(image)
+
+    def green(bgr: np.ndarray) -> np.ndarray:  # how much greener than grey a colour is
+        bgr = bgr.astype(np.float32)
+        return bgr[:, 1] - (bgr[:, 0] + bgr[:, 2]) / 2
+
+    true_green = green(true_colours[edge])
+    spill = [float(np.abs(green(x[edge]) - true_green).mean()) for x in (clear.image[..., :3], observed)]
+    print(f"\ngreen spill on the soft edge: {spill[1]:.1f} in the photo, {spill[0]:.1f} in the PNG")
+    assert spill[0] < spill[1] / 2, spill
