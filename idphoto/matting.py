@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from idphoto.filters import guided_coefficients, weighted_mean, work_scale
+from idphoto.filters import guided_coefficients, guided_filter, weighted_mean, work_scale
 
 GUIDED_RADIUS = 0.01  # guided-filter radius as a fraction of the image's longer side
 GUIDED_EPS = 1e-3  # regularisation (guide in [0, 1]): lower follows image edges more closely
@@ -49,9 +49,8 @@ def guided_alpha(image_bgr: np.ndarray, probability: np.ndarray) -> np.ndarray:
                                    max(1, round(radius * factor)), GUIDED_EPS)  # fmt: skip
         a = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
         b = cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR)
-    else:
-        a, b = guided_coefficients(guide, src, radius, GUIDED_EPS)
-    return _levelled(a * guide + b, GUIDED_LEVELS)
+        return _levelled(a * guide + b, GUIDED_LEVELS)
+    return _levelled(guided_filter(guide, src, radius, GUIDED_EPS), GUIDED_LEVELS)
 
 
 def refine_alpha(image_bgr: np.ndarray, probability: np.ndarray) -> np.ndarray:
