@@ -57,30 +57,32 @@ def weighted_mean(x: np.ndarray, weight: np.ndarray, radius: int, at: np.ndarray
         weight = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
         radius = max(1, round(radius * factor))
     total = box(weight, radius)
-    mean = box(weighted, radius) / np.maximum(total, 1e-6)[..., None]
-    if at is not None:
-        return _sample(mean, total, at, (width, height))
+    sums = box(weighted, radius)
+    if at is not None:  # divide only where asked
+        sums_at, total_at = (sums[at], total[at]) if factor == 1.0 else _sample(sums, total, at, (width, height))
+        return sums_at / np.maximum(total_at, 1e-6)[:, None], total_at
+    mean = sums / np.maximum(total, 1e-6)[..., None]
     if factor < 1.0:
         mean = cv2.resize(mean, (width, height), interpolation=cv2.INTER_LINEAR)
         total = cv2.resize(total, (width, height), interpolation=cv2.INTER_LINEAR)
     return mean, total
 
 
-def _sample(mean: np.ndarray, total: np.ndarray, at: np.ndarray, full: tuple[int, int]
+def _sample(sums: np.ndarray, total: np.ndarray, at: np.ndarray, full: tuple[int, int]
             ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Bilinear samples of maps computed at a smaller size, at the full-size pixels `at` (pixel centres aligned
-    as cv2.resize aligns them)."""
+    """Bilinear samples of window sums computed at a smaller size, at the full-size pixels `at` (pixel centres
+    aligned as cv2.resize aligns them)."""
     ys, xs = np.nonzero(at)
     n = len(ys)
     columns = max(1, min(n, REMAP_COLUMNS))  # cv2.remap takes maps under 32767 on a side: lay the points out in rows
     rows = -(-n // columns)
-    fx, fy = mean.shape[1] / full[0], mean.shape[0] / full[1]
+    fx, fy = sums.shape[1] / full[0], sums.shape[0] / full[1]
     map_x = np.zeros(rows * columns, np.float32)
     map_y = np.zeros(rows * columns, np.float32)
     map_x[:n] = (xs + 0.5) * fx - 0.5
     map_y[:n] = (ys + 0.5) * fy - 0.5
     maps = map_x.reshape(rows, columns), map_y.reshape(rows, columns)
     border = cv2.BORDER_REPLICATE
-    sampled = cv2.remap(mean, *maps, cv2.INTER_LINEAR, borderMode=border).reshape(rows * columns, -1)[:n]
+    sampled = cv2.remap(sums, *maps, cv2.INTER_LINEAR, borderMode=border).reshape(rows * columns, -1)[:n]
     weights = cv2.remap(total, *maps, cv2.INTER_LINEAR, borderMode=border).reshape(rows * columns)[:n]
     return sampled, weights

@@ -25,22 +25,20 @@ def estimate_foreground(image_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     observed = image_bgr.astype(np.float32) / 255
     a = alpha.astype(np.float32, copy=False)
     unit = max(1.0, RADIUS * max(alpha.shape))
-    (wide, narrow) = (max(1, round(unit * passes)) for passes in PASSES)
-    fg, bg = _pass(observed, a, wide)  # means on a small copy (weighted_mean), the residual at full size
-    fg_mean, _ = weighted_mean(fg, a, narrow, at=soft)  # the last pass only where it is used
-    bg_mean, _ = weighted_mean(bg, 1.0 - a, narrow, at=soft)
-    a_soft = a[soft][:, None]
-    residual = observed[soft] - a_soft * fg_mean - (1.0 - a_soft) * bg_mean
+    wide, narrow = (max(1, round(unit * passes)) for passes in PASSES)
+    a_soft, seen = a[soft][:, None], observed[soft]
+    # Each pass changes only the soft pixels: where alpha is 1 the person's colour is the observed one (and where
+    # it is 0 the background's), and the other side's weight there is 0.
+    fg, bg = observed, observed.copy()
+    for radius in (wide, narrow):
+        fg_mean, _ = weighted_mean(fg, a, radius, at=soft)
+        bg_mean, _ = weighted_mean(bg, 1.0 - a, radius, at=soft)
+        residual = seen - a_soft * fg_mean - (1.0 - a_soft) * bg_mean
+        fg_soft = np.clip(fg_mean + a_soft * residual, 0.0, 1.0)
+        if radius == wide:
+            fg = observed.copy()
+            fg[soft] = fg_soft
+            bg[soft] = np.clip(bg_mean + (1.0 - a_soft) * residual, 0.0, 1.0)
     out = image_bgr.copy()
-    out[soft] = np.floor(np.clip(fg_mean + a_soft * residual, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    out[soft] = np.floor(fg_soft * 255 + 0.5).astype(np.uint8)
     return out
-
-
-def _pass(observed: np.ndarray, a: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first blur-fusion step: local alpha-weighted means of the observed colours, then each pixel's
-    residual shared by alpha between person and background."""
-    fg_mean, _ = weighted_mean(observed, a, radius)
-    bg_mean, _ = weighted_mean(observed, 1.0 - a, radius)
-    a3 = a[..., None]
-    residual = observed - a3 * fg_mean - (1.0 - a3) * bg_mean
-    return np.clip(fg_mean + a3 * residual, 0.0, 1.0), np.clip(bg_mean + (1.0 - a3) * residual, 0.0, 1.0)
