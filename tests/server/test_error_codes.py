@@ -50,6 +50,7 @@ def paddle_json(log_id: int = 3) -> bytes:
      ("POST", SEGMENT, png(400, 400), 413), ("POST", "/v1/models/nosuch/segment", png(), 404),
      ("GET", SEGMENT, b"", 405), ("POST", "/v2/models/portrait/infer", b"{", 400),
      ("POST", "/v1/id-photo", png(), 422), ("POST", f"{SEGMENT}?output=nope", png(), 400),
+     ("POST", "/v1/id-photo?white_balance=maybe", png(), 400), ("POST", "/v1/id-photo?brightness=2", png(), 400),
      ("GET", "/v1/models/nosuch", b"", 404), ("GET", "/v2/models/nosuch", b"", 404)],
 )  # fmt: skip
 def test_json_error_bodies_carry_the_code_of_their_status(server: ServerProcess, method: str, path: str, body: bytes,
