@@ -126,8 +126,8 @@ class GlobalAvgPool(nn.Layer):
         return activate(y, self.activation)
 
 
-class AvgPool(nn.Layer):
-    """General AVERAGE_POOL_2D; padded cells are excluded from the mean, as in TFLite."""
+class _Pool(nn.Layer):
+    """A 2-D pooling with TFLite's kernel, stride, explicit pads and fused activation."""
 
     def __init__(self, kernel: Sequence[int], stride: Sequence[int], pads: Sequence[int], activation: str) -> None:
         super().__init__()
@@ -135,8 +135,17 @@ class AvgPool(nn.Layer):
         self.activation = activation
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        y = F.avg_pool2d(x, self.kernel, self.stride, self.pads, exclusive=True)
-        return activate(y, self.activation)
+        return activate(self._pool(x), self.activation)
+
+    def _pool(self, x: paddle.Tensor) -> paddle.Tensor:
+        raise NotImplementedError
+
+
+class AvgPool(_Pool):
+    """General AVERAGE_POOL_2D; padded cells are excluded from the mean, as in TFLite."""
+
+    def _pool(self, x: paddle.Tensor) -> paddle.Tensor:
+        return F.avg_pool2d(x, self.kernel, self.stride, self.pads, exclusive=True)
 
 
 class PRelu(_WithParams):
@@ -150,16 +159,11 @@ class PRelu(_WithParams):
         return F.relu(x) - self.alpha * F.relu(-x)
 
 
-class MaxPool(nn.Layer):
+class MaxPool(_Pool):
     """MAX_POOL_2D; padded cells never win, as in TFLite."""
 
-    def __init__(self, kernel: Sequence[int], stride: Sequence[int], pads: Sequence[int], activation: str) -> None:
-        super().__init__()
-        self.kernel, self.stride, self.pads = list(kernel), list(stride), list(pads)
-        self.activation = activation
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return activate(F.max_pool2d(x, self.kernel, self.stride, self.pads), self.activation)
+    def _pool(self, x: paddle.Tensor) -> paddle.Tensor:
+        return F.max_pool2d(x, self.kernel, self.stride, self.pads)
 
 
 class Pad(nn.Layer):
