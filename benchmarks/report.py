@@ -142,7 +142,8 @@ def _cell(value: Any) -> str:
 def markdown(results: dict[str, Any]) -> str:
     m, plan = results["machine"], results["plan"]
     parts = [
-        f"# Benchmark: `{plan['model']}` on {plan['engine']}, {plan['thread']} workers",
+        f"# Benchmark: `{plan['model']}` on {plan['engine']}, {plan['thread']} workers"
+        + (" (`--direct_http`)" if plan.get("direct_http") else ""),
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}. "
         f"Load generator on the same cores. Started {results['started']}; {plan['duration']:g} s per point. "
         f"Photo: {'x'.join(map(str, plan.get('image_size') or (512, 512)))} JPEG "

@@ -50,6 +50,7 @@ class Plan:
     soak: float = 0.0
     image_size: tuple[int, int] | None = None  # (width, height) of the photo; None: the 512x512 original
     out: str = "benchmarks/results/portrait-cpu"
+    direct_http: bool = False  # SegServing's workers serve HTTP themselves (server --direct_http)
 
 
 def loadgen(spec: Spec, server_pid: int) -> tuple[dict[str, Any], Usage]:
@@ -110,7 +111,8 @@ def server_command(plan: Plan, port: int, engine: str, thread: int) -> list[str]
     model = plan.model_ref or plan.model
     return python("-m", "server.start", "--model", model, "--port", str(port), "--host", "127.0.0.1",
                   "--thread", str(thread), "--engine", engine, "--max_queue", "1024",
-                  "--workdir", f"/tmp/segserving-bench-{port}")  # fmt: skip
+                  "--workdir", f"/tmp/segserving-bench-{port}",
+                  *(["--direct_http"] if plan.direct_http else []))  # fmt: skip
 
 
 def sweep(name: str, protocol: str, port: int, pid: int, plan: Plan, payloads: Payloads, levels: list[int],
@@ -312,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="results folder (default benchmarks/results/MODEL-cpu)")
     parser.add_argument("--repository", default=None)
     parser.add_argument("--image_size", default=None, help="WIDTHxHEIGHT of the photo (default: 512x512 as is)")
+    parser.add_argument("--direct_http", action="store_true", help="run SegServing with --direct_http")
     parser.add_argument("--only", choices=["latency"], default=None,
                         help="re-measure only the added latency, into the results already in --out")  # fmt: skip
     args = parser.parse_args(argv)
@@ -320,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                 concurrency=[int(c) for c in args.concurrency.split(",")], duration=args.duration,
                 protocols=[p for p in args.protocols.split(",") if p], peers=[p for p in args.peers.split(",") if p],
                 thread_scaling=args.thread_scaling, rounds=args.rounds, soak=args.soak, image_size=size,
-                out=args.out or f"benchmarks/results/{args.model}-cpu")  # fmt: skip
+                out=args.out or f"benchmarks/results/{args.model}-cpu", direct_http=args.direct_http)  # fmt: skip
     if args.quick:
         plan.concurrency, plan.peer_concurrency, plan.duration = [1, 4], [4], 2.0
         plan.protocols, plan.peers, plan.open_loop, plan.thread_scaling = ["image", "ps-grpc"], ["naive"], [0.5], False

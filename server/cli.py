@@ -195,6 +195,13 @@ def build_parser(prog: str = "python -m server.start") -> argparse.ArgumentParse
         default=20000,
         help="on SIGTERM, how long in-flight requests may take to finish (default: %(default)s)",
     )
+    p.add_argument(
+        "--direct_http",
+        action="store_true",
+        help="inference workers of the first model serve HTTP/1.1 connections themselves: the front passes each "
+        "new connection to the worker holding the fewest, which answers the inference routes in-process and asks "
+        "the front for everything else (not with TLS or --rate_limit, whose state is the front's)",
+    )
     add_legacy_flags(p)
     return p
 
@@ -326,6 +333,10 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
                 "--metrics_auth", 1)  # fmt: skip
     if args.enable_prometheus and args.prometheus_port == args.port:
         _refuse(f"--prometheus_port {args.prometheus_port} is --port: /metrics is served there already", 1)
+    direct = args.direct_http and tls is None and not args.rate_limit
+    if args.direct_http and not direct:
+        log.warning("--direct_http is off: with %s every connection goes through the front",
+                    "TLS" if tls is not None else "--rate_limit")  # fmt: skip
     return ServerSettings(
         models=tuple(models), host=args.host, port=args.port, max_body_size=args.max_body_size,
         request_timeout_s=args.request_timeout_ms / 1000, drain_timeout_s=args.drain_timeout_ms / 1000,
@@ -333,7 +344,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         metrics_auth=args.metrics_auth, max_header_bytes=args.max_header_bytes,
         header_timeout_s=args.header_timeout_ms / 1000, cors_origins=tuple(args.cors_origins),
         tls=tls, rate_limit=args.rate_limit, max_connections=args.max_connections,
-        prometheus_port=args.prometheus_port if args.enable_prometheus else None,
+        prometheus_port=args.prometheus_port if args.enable_prometheus else None, direct_http=direct,
     )  # fmt: skip
 
 

@@ -8,9 +8,9 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from segcore.engines import choose_engine
 from segcore.repository import ModelSpec
@@ -40,32 +40,62 @@ CLIENT_GONE = 499  # the status /metrics counts for a client that left before it
 Body = bytes | Callable[[], Awaitable[bytes]]
 
 
-class DataPlane:
-    """Models by name, each behind its pool of inference workers."""
+class Submitter(Protocol):
+    """Where a model's jobs run: its worker pool in the front, or inside a worker that serves HTTP itself, the
+    worker's own queue (and the front, for the other models)."""
 
-    def __init__(self, settings: ServerSettings, metrics: Metrics | None = None) -> None:
+    @property
+    def ready(self) -> bool: ...
+    def admission(self, budget_s: float) -> None: ...
+    async def submit(self, job: Job) -> Result: ...
+
+
+class RequestCounters(Protocol):
+    """What infer() counts: requests in hand, and each one answered."""
+
+    @property
+    def inflight(self) -> Any: ...  # a gauge: inc() / dec()
+    def answered(self, model: str, protocol: str, status: int, seconds: float) -> None: ...
+
+
+class DataPlane:
+    """Models by name, each behind its pool of inference workers (`pools`, when given, instead: the job queues of
+    a worker that serves HTTP itself, and `counters` the metrics it reports to the front)."""
+
+    def __init__(self, settings: ServerSettings, metrics: Metrics | None = None,
+                 pools: Mapping[str, Submitter] | None = None,
+                 counters: RequestCounters | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.metrics = metrics or Metrics()
+        self.counters: RequestCounters = counters or self.metrics
         self.specs: dict[str, ModelSpec] = {m.spec.name: m.spec for m in settings.models}
         self.choices = {m.spec.name: choose_engine(m.spec.config, m.engine) for m in settings.models}
         self.engines = {name: choice.name for name, choice in self.choices.items()}
-        self.pools = {
-            m.spec.name: ModelWorkers(
-                m.spec.name, worker_specs(m, settings.limits, settings.max_body_size), m.batch, self.metrics
-            )
-            for m in settings.models
-        }
-        self.metrics.track_memory("front", lambda: float(rss_bytes(os.getpid()) or 0))
-        for name, pool in self.pools.items():
-            self.metrics.track_queue(name, functools.partial(getattr, pool, "queue_depth"))
-            for index in range(pool.size):
-                self.metrics.track_memory(f"{name}/{index}", functools.partial(pool.worker_rss, index))
+        self.workers: dict[str, ModelWorkers] = {}
+        if pools is None:
+            # with --direct_http the first model's workers serve HTTP connections too
+            direct = {settings.models[0].spec.name} if settings.direct_http else set()
+            self.workers = {
+                m.spec.name: ModelWorkers(m.spec.name, worker_specs(m, settings.limits, settings.max_body_size,
+                                                                    settings if m.spec.name in direct else None),
+                                          m.batch, self.metrics)
+                for m in settings.models
+            }  # fmt: skip
+            self._track()
+        self.pools: Mapping[str, Submitter] = self.workers if pools is None else pools
         self.default_model = settings.models[0].spec.name
         self.draining = False
 
+    def _track(self) -> None:
+        self.metrics.track_memory("front", lambda: float(rss_bytes(os.getpid()) or 0))
+        for name, pool in self.workers.items():
+            self.metrics.track_queue(name, functools.partial(getattr, pool, "queue_depth"))
+            for index in range(pool.size):
+                self.metrics.track_memory(f"{name}/{index}", functools.partial(pool.worker_rss, index))
+
     async def start(self) -> None:
         """Start every model's workers; returns once all are loaded and warmed up."""
-        for name, pool in self.pools.items():
+        for name, pool in self.workers.items():
             await pool.start()
             choice = self.choices[name]
             log.info("model %s ready on %s (%s): %s", name, choice.name, choice.reason, pool.describe())
@@ -73,7 +103,17 @@ class DataPlane:
     async def stop(self) -> None:
         """Drain: refuse new work, finish what is queued or running (bounded), stop the workers."""
         self.draining = True
-        await asyncio.gather(*(pool.stop(self.settings.drain_timeout_s) for pool in self.pools.values()))
+        await asyncio.gather(*(pool.stop(self.settings.drain_timeout_s) for pool in self.workers.values()))
+
+    def hand_off(self, fd: int, on_closed: Callable[[], None]) -> bool:
+        """With --direct_http: give client connection `fd` to one of the first model's workers (False: none ready,
+        the front serves it). `on_closed` is called once the connection closes."""
+        pool = self.workers.get(self.default_model)
+        return pool is not None and pool.ready and not self.draining and pool.hand_off(fd, on_closed)
+
+    async def collect(self) -> None:
+        """Bring in what workers that serve HTTP themselves counted (before /metrics or statistics are read)."""
+        await asyncio.gather(*(pool.collect() for pool in self.workers.values()))
 
     @property
     def live(self) -> bool:
@@ -98,7 +138,7 @@ class DataPlane:
         reader raising ConnectionError (the client left) is counted as 499."""
         started = time.monotonic()
         name = model or self.default_model
-        self.metrics.inflight.inc()
+        self.counters.inflight.inc()
         status = 500
         try:
             spec = self.spec(name)
@@ -126,10 +166,10 @@ class DataPlane:
             status = CLIENT_GONE
             raise
         finally:
-            self.metrics.inflight.dec()
+            self.counters.inflight.dec()
             # unknown names fold into one label: invented names must not grow /metrics without bound
             label = name if name in self.specs else UNKNOWN_MODEL_LABEL
-            self.metrics.answered(label, protocol, status, time.monotonic() - started)
+            self.counters.answered(label, protocol, status, time.monotonic() - started)
 
     def model_ready(self, name: str) -> bool:
         """Whether the named model takes requests now (NotFound if it is not served)."""
@@ -142,6 +182,6 @@ class DataPlane:
     def info(self, name: str) -> ModelInfo:
         """What a transport may say about a model (NotFound if it is not served)."""
         spec = self.spec(name)
-        pool = self.pools[spec.name]
+        pool = self.workers[spec.name]
         settings = next(m for m in self.settings.models if m.spec.name == spec.name)
         return ModelInfo(spec, self.engines[spec.name], pool.ready, pool.describe(), settings)

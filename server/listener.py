@@ -1,7 +1,8 @@
 """One port for every protocol, like brpc: each new connection is sniffed for the HTTP/2 preface.
 HTTP/1.1 connections are handed to uvicorn's httptools protocol, with limits on the request head (size and
 read time); HTTP/2 (gRPC) connections are spliced to the in-process grpc.aio server on a unix socket. Every
-connection is counted against --max_connections, idle ones shed first."""
+connection is counted against --max_connections, idle ones shed first (with --direct_http, those a worker
+serves too: server.acceptor)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -88,6 +89,7 @@ class HeadLimits:
 class _Open:
     idle: Callable[[], bool]  # whether the connection may be closed now without cutting a request short
     active: float  # when bytes last arrived on it (time.monotonic)
+    close: Callable[[], None]
 
 
 class ConnectionTable:
@@ -98,7 +100,7 @@ class ConnectionTable:
     def __init__(self, cap: int | None, grpc_idle_s: float, on_event: Callable[[str], None] | None = None) -> None:
         self.cap = cap
         self.grpc_idle_s = grpc_idle_s
-        self._open: dict[asyncio.BaseTransport, _Open] = {}
+        self._open: dict[Hashable, _Open] = {}  # by transport, or a key for a connection a worker serves
         self._on_event = on_event  # called with "shed" (an idle one closed for room) or "refused" (no room)
 
     def __len__(self) -> int:
@@ -106,16 +108,36 @@ class ConnectionTable:
 
     def admit(self, transport: asyncio.BaseTransport, idle: Callable[[], bool]) -> bool:
         """Track `transport`, making room if needed; False (and nothing tracked) when there is none."""
-        if self.cap is not None and len(self._open) >= self.cap:
-            victims = [(entry.active, t) for t, entry in self._open.items() if entry.idle()]
-            if not victims:
-                self._event("refused")
-                return False
-            _, victim = min(victims, key=lambda pair: pair[0])
-            del self._open[victim]
-            victim.close()
-            self._event("shed")
-        self._open[transport] = _Open(idle, time.monotonic())
+        if not self._room():
+            return False
+        self._open[transport] = _Open(idle, time.monotonic(), transport.close)
+        return True
+
+    def adopt(self) -> Callable[[], None] | None:
+        """Count a connection a worker serves (--direct_http), making room as admit() does; None when there is
+        none. The front cannot see whether such a connection is idle, so it is never shed. The callback returned
+        forgets it (the worker reported it closed)."""
+        if not self._room():
+            return None
+        key = object()
+        self._open[key] = _Open(lambda: False, time.monotonic(), lambda: None)
+
+        def forget() -> None:
+            self._open.pop(key, None)
+
+        return forget
+
+    def _room(self) -> bool:
+        """Whether one more connection fits, after closing the one idle longest if at the cap."""
+        if self.cap is None or len(self._open) < self.cap:
+            return True
+        victims = [(entry.active, key) for key, entry in self._open.items() if entry.idle()]
+        if not victims:
+            self._event("refused")
+            return False
+        _, victim = min(victims, key=lambda pair: pair[0])
+        self._open.pop(victim).close()
+        self._event("shed")
         return True
 
     def watch(self, transport: asyncio.BaseTransport, idle: Callable[[], bool]) -> None:

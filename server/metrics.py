@@ -22,6 +22,22 @@ _STAGES = {"queue": "queue", "compute_input": "preprocess", "compute_infer": "in
            "compute_output": "postprocess"}  # fmt: skip
 
 
+class Count:
+    """A gauge as infer() uses it: inc() / dec()."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self) -> None:
+        self.value += 1
+
+    def dec(self) -> None:
+        self.value -= 1
+
+
+_REMOTE_CALLS = frozenset({"answered", "stages", "batch", "rate_limited"})
+
+
 @dataclass
 class _Totals:
     """What Triton's statistics count per model and Prometheus's labels do not keep together."""
@@ -43,14 +59,18 @@ class Metrics:
         self.requests = Counter("segserving_requests", "Requests answered", ["model", "protocol", "status"], registry=r)
         self.latency = Histogram("segserving_request_duration_seconds", "End-to-end latency inside the server",
                                  ["model", "protocol"], buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
-        self.stages = Histogram("segserving_stage_duration_seconds",
+        self.stage_durations = Histogram("segserving_stage_duration_seconds",
                                 "Time per stage: queue (incl. transfer to the worker), preprocess, inference, "
                                 "postprocess", ["model", "stage"], buckets=_STAGE_BUCKETS, registry=r)  # fmt: skip
         self.batch_sizes = Histogram("segserving_batch_size", "Jobs per batch sent to a worker", ["model"],
                                      buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64), registry=r)  # fmt: skip
         self.restarts = Counter("segserving_worker_restarts", "Inference workers restarted", ["model"], registry=r)
         self.queue_depth = Gauge("segserving_queue_depth", "Jobs waiting for a worker", ["model"], registry=r)
-        self.inflight = Gauge("segserving_inflight_requests", "Requests being handled", registry=r)
+        self.inflight = Count()  # requests the front holds; workers that serve HTTP report theirs
+        self._remote_inflight: dict[str, int] = {}
+        Gauge("segserving_inflight_requests", "Requests being handled", registry=r).set_function(
+            lambda: self.inflight.value + sum(self._remote_inflight.values())
+        )
         self.memory = Gauge("segserving_memory_rss_bytes", "Resident memory per process: the front, and each "
                             "model's workers as MODEL/INDEX", ["process"], registry=r)  # fmt: skip
         self.connections = Gauge("segserving_connections", "Open client connections", registry=r)
@@ -106,12 +126,21 @@ class Metrics:
     def rate_limited(self, transport: str) -> None:
         self._child(self.limited, transport).inc()
 
+    def stages(self, model: str, durations: dict[str, float]) -> None:
+        for stage, seconds in durations.items():
+            self._child(self.stage_durations, model, stage).observe(seconds)
+
     # PoolObserver
     def result(self, model: str, job: Job, result: Result) -> None:
         worker_time = sum(result.timings.values())
-        self._child(self.stages, model, "queue").observe(max(time.monotonic() - job.enqueued - worker_time, 0.0))
-        for stage, seconds in result.timings.items():
-            self._child(self.stages, model, stage).observe(seconds)
+        self.stages(model, {"queue": max(time.monotonic() - job.enqueued - worker_time, 0.0), **result.timings})
+
+    def record(self, source: str, calls: list[tuple[str, tuple[Any, ...]]], inflight: int) -> None:
+        """What a worker that serves HTTP itself counted (server.workers.telemetry.Recorder)."""
+        for name, args in calls:
+            if name in _REMOTE_CALLS:
+                getattr(self, name)(*args)
+        self._remote_inflight[source] = inflight
 
     def batch(self, model: str, size: int) -> None:
         self._child(self.batch_sizes, model).observe(size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import resource
@@ -11,21 +12,24 @@ import signal
 import socket
 import ssl
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import start_http_server
-from starlette.middleware.cors import CORSMiddleware
 
+from server.acceptor import Acceptor
 from server.control import remove_pid, runtime_dir, write_pid
 from server.dataplane import DataPlane
 from server.grpc.service import build_server
 from server.listener import ConnectionTable, HeadLimits, sniffing_protocol
 from server.ratelimit import RateLimiter
+from server.relay import Relay
 from server.rest.app import create_app
 from server.rest.auth import AuthGate
-from server.rest.inference import ASGIApp, InferenceRoutes
+from server.rest.cors import with_cors
+from server.rest.inference import InferenceRoutes
 from server.settings import ServerSettings, TlsFiles
 
 log = logging.getLogger("server")
@@ -40,8 +44,11 @@ class _DrainingServer(uvicorn.Server):
     def __init__(self, plane: DataPlane, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.plane = plane
+        self.acceptor: Acceptor | None = None  # with --direct_http the front accepts, not uvicorn
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.acceptor is not None:
+            self.acceptor.close()
         draining = asyncio.get_running_loop().create_task(self.plane.stop())
         try:
             await super().shutdown(sockets)
@@ -67,10 +74,13 @@ class Runner:
         self.grpc_socket = self.runtime / "grpc.sock"
         self.app: FastAPI = create_app(self.plane)
         self.app.router.lifespan_context = self._lifespan
+        relay = Relay(self.plane, InferenceRoutes(self.plane, self.app))  # what workers serving HTTP ask for
+        for pool in self.plane.workers.values():
+            pool.on_call = relay
         self.server = _DrainingServer(
             self.plane,
             uvicorn.Config(
-                _with_cors(
+                with_cors(
                     AuthGate(
                         InferenceRoutes(self.plane, self.app),
                         settings.api_keys,
@@ -105,6 +115,8 @@ class Runner:
         self.grpc_socket.unlink(missing_ok=True)
         grpc_server = build_server(self.plane, f"unix:{self.grpc_socket}", self.limiter)
         await grpc_server.start()
+        if self.server.acceptor is not None:
+            self.server.acceptor.start()
         loading = asyncio.get_running_loop().create_task(self._load())
         try:
             yield
@@ -154,18 +166,49 @@ class Runner:
                 metrics_server.server_close()
 
     def _serve(self) -> int:
+        # with --direct_http the front accepts on the port itself (server.acceptor), uvicorn on none
+        sockets: list[socket.socket] | None = None
+        if self.settings.direct_http:
+            self._listen_direct()
+            sockets = []
         if threading.current_thread() is not threading.main_thread():
-            self.server.run()
+            self.server.run(sockets)
             return self.exit_code
         # Once drained, uvicorn re-raises the signal that stopped it under the handlers set before it started;
         # with the default ones a clean SIGTERM shutdown would end as "killed by SIGTERM" (exit code -15).
         previous = {sig: signal.signal(sig, _drained) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self.server.run()
+            self.server.run(sockets)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self.exit_code
+
+    def _listen_direct(self) -> None:
+        """Bind the port (exit 3 as uvicorn does if it cannot) and set up the acceptor on it."""
+        config = self.server.config
+        listener = config.bind_socket()
+        listener.listen(config.backlog)
+        if not config.loaded:
+            config.load()
+
+        def serve_here(conn: socket.socket) -> None:
+            server = self.server
+            protocol: Any = config.http_protocol_class  # uvicorn's protocols take these keyword arguments
+            factory = functools.partial(protocol, config=config, server_state=server.server_state,
+                                        app_state=server.lifespan.state)  # fmt: skip
+            asyncio.get_running_loop().create_task(_connect(factory, conn))
+
+        self.server.acceptor = Acceptor(listener, self.connections, self.plane.hand_off, serve_here,
+                                        self.settings.header_timeout_s)  # fmt: skip
+
+
+async def _connect(protocol: Callable[[], asyncio.BaseProtocol], conn: socket.socket) -> None:
+    """Serve an accepted connection in the front (the client may be gone by now)."""
+    try:
+        await asyncio.get_running_loop().connect_accepted_socket(protocol, conn)
+    except OSError:
+        conn.close()
 
 
 def tls_context(files: TlsFiles) -> ssl.SSLContext:
@@ -179,20 +222,6 @@ def tls_context(files: TlsFiles) -> ssl.SSLContext:
         context.verify_mode = ssl.CERT_REQUIRED
     context.set_alpn_protocols(["http/1.1", "h2"])
     return context
-
-
-def _with_cors(app: ASGIApp, origins: tuple[str, ...]) -> ASGIApp:
-    """CORS outermost, so a browser's preflight (which carries no key) is answered before the key check."""
-    if not origins:
-        return app
-    return CORSMiddleware(
-        app,
-        allow_origins=list(origins),
-        allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Content-Encoding", "Accept-Encoding"],
-        expose_headers=["Retry-After", "Retry-After-Ms"],
-        max_age=600,
-    )
 
 
 _SPARE_FDS = 256  # beside the connections: workers' sockets, model files, the gRPC socket, logs

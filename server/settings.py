@@ -62,3 +62,4 @@ class ServerSettings:
     rate_limit: float = 0.0  # inference requests per second per API key; 0: no limit
     max_connections: int = 1000  # open client connections; 0: no cap
     prometheus_port: int | None = None  # also serve /metrics there (--enable_prometheus)
+    direct_http: bool = False  # workers serve HTTP/1.1 connections of the first model themselves

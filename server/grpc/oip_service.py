@@ -26,9 +26,12 @@ def handlers(plane: DataPlane, admit: Admit, abort: Abort) -> grpc.GenericRpcHan
     """The service's method handlers: `admit` checks the caller (keys, rate limit), `abort` ends a call with a
     ServingError's status."""
 
-    def unary(build: Callable[[bytes], Any], request_type: Any = None) -> grpc.RpcMethodHandler[bytes, bytes]:
+    def unary(build: Callable[[bytes], Any], request_type: Any = None,
+              counts: bool = False) -> grpc.RpcMethodHandler[bytes, bytes]:  # fmt: skip
         async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             await admit(context)
+            if counts:  # the answer reads the metrics: bring in what workers serving HTTP counted
+                await plane.collect()
             try:
                 message = request_type.FromString(request) if request_type is not None else request
                 return bytes(build(message).SerializeToString())
@@ -110,7 +113,7 @@ def handlers(plane: DataPlane, admit: Admit, abort: Abort) -> grpc.GenericRpcHan
         "ServerMetadata": unary(lambda _: about),
         "ModelMetadata": unary(model_metadata, oip.ModelMetadataRequest),
         "ModelConfig": unary(model_config, oip.ModelConfigRequest),
-        "ModelStatistics": unary(statistics, oip.ModelStatisticsRequest),
+        "ModelStatistics": unary(statistics, oip.ModelStatisticsRequest, counts=True),
         "RepositoryIndex": unary(index, oip.RepositoryIndexRequest),
         "ModelInfer": grpc.unary_unary_rpc_method_handler(infer),
         "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(stream),

@@ -64,6 +64,7 @@ def create_app(plane: DataPlane) -> FastAPI:
 
     @app.get("/metrics", tags=["health"])
     async def metrics() -> Response:
+        await plane.collect()
         return Response(plane.metrics.exposition(), media_type=plane.metrics.content_type)
 
     def openapi() -> dict[str, Any]:

@@ -4,21 +4,26 @@ unless --metrics_auth). A refused request gets 401, `WWW-Authenticate`, and the 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from server.auth import CHALLENGE, ApiKeys, credential, refusal
 from server.codecs.errors import JSON, json_error
 from server.errors import RateLimited, Unauthenticated
-from server.metrics import Metrics
 from server.ratelimit import RateLimiter
 from server.rest.inference import ASGIApp, Receive, Scope, Send, is_inference, retry_headers, send_response
 
 OPEN_PREFIXES = ("/health/", "/v2/health/")
 
 
+class RefusalCounter(Protocol):
+    def rate_limited(self, transport: str) -> None: ...
+
+
 class AuthGate:
     """ASGI app: requests that carry an accepted key (or need none) go on to `app`; others get 401."""
 
     def __init__(self, app: ASGIApp, keys: ApiKeys, metrics_auth: bool = False, limiter: RateLimiter | None = None,
-                 metrics: Metrics | None = None) -> None:  # fmt: skip
+                 metrics: RefusalCounter | None = None) -> None:  # fmt: skip
         self.app = app
         self.keys = keys
         self.metrics_auth = metrics_auth

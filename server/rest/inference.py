@@ -136,7 +136,7 @@ class InferenceRoutes:
                     # Any other body on the image routes is taken as the image itself, whatever its Content-Type
                     # says (curl's --data-binary sends application/x-www-form-urlencoded): the worker sniffs the
                     # magic bytes and answers 415 naming the supported formats when they are not an image.
-                    return await _read_body(receive, headers, self.limit)
+                    return await read_body(receive, headers, self.limit)
             except TimeoutError:
                 raise RequestTimeout(f"request body not received within {self.body_timeout:g} s") from None
 
@@ -155,7 +155,7 @@ def _transport(headers: dict[str, str]) -> Transport:
                      oip_header_length=int(header_length) if header_length is not None else None)  # fmt: skip
 
 
-async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
     """The whole body; 413 as soon as Content-Length or the bytes received pass `limit`."""
     declared = headers.get("content-length")
     if declared is not None:

@@ -41,6 +41,7 @@ def router(plane: DataPlane) -> APIRouter:
             names = [plane.spec(name).name] if name is not None else list(plane.specs)
         except ServingError as exc:
             return _error(exc)
+        await plane.collect()
         return JSONResponse({"model_stats": [plane.metrics.statistics(n) for n in names]})
 
     def model_document(name: str, version: str | None, build: Callable[[ModelInfo], dict[str, Any]]) -> Response:

@@ -9,17 +9,21 @@ import multiprocessing
 import socket
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from segcore.images import ImageLimits
 from server.errors import Busy, DeadlineExceeded, InternalError, ServingError, Unavailable
+from server.handoff import lane_pair
 from server.jobs import Job, Result
 from server.memory import rss_bytes
-from server.settings import BatchPolicy, ModelSettings
+from server.settings import BatchPolicy, ModelSettings, ServerSettings
 from server.workers import channel
 from server.workers.admission import ServiceTime, admit
 from server.workers.batching import BatchQueue, Pending
+from server.workers.lanes import Lanes
+from server.workers.messages import Call, Drained, Reply, Telemetry
 from server.workers.process import WorkerFailed, WorkerReady, WorkerSpec, worker_main
 
 log = logging.getLogger("server.pool")
@@ -33,6 +37,7 @@ class PoolObserver(Protocol):
     def result(self, model: str, job: Job, result: Result) -> None: ...
     def batch(self, model: str, size: int) -> None: ...
     def restart(self, model: str) -> None: ...
+    def record(self, source: str, calls: list[tuple[str, tuple[Any, ...]]], inflight: int) -> None: ...
 
 
 @dataclass
@@ -44,6 +49,7 @@ class _Worker:
     batches: deque[list[Pending]] = field(default_factory=deque)
     sent: deque[float] = field(default_factory=deque)  # when each of `batches` was written to the worker
     last_done: float = 0.0  # when the worker last answered a batch
+    lane: socket.socket | None = None  # with --direct_http: where its client connections go
     restart_task: asyncio.Task[None] | None = None  # set once the worker died, until it runs again
     failures: int = 0
 
@@ -67,6 +73,9 @@ class ModelWorkers:
         self._timer: asyncio.TimerHandle | None = None
         self._closing = False
         self._started = asyncio.Event()
+        self.lanes = Lanes()
+        # with --direct_http: answers a worker's Call (set by whoever owns the server's routes)
+        self.on_call: Callable[[Any], Awaitable[Any]] | None = None
 
     # ----- lifecycle -----
     async def start(self) -> None:
@@ -80,19 +89,25 @@ class ModelWorkers:
 
     async def _spawn(self, worker: _Worker) -> str | None:
         front, back = socket.socketpair()
+        lane_front, lane_back = lane_pair() if worker.spec.server is not None else (None, None)
         ctx = multiprocessing.get_context("spawn")
-        worker.process = ctx.Process(target=worker_main, args=(back, worker.spec), daemon=True,
+        worker.process = ctx.Process(target=worker_main, args=(back, worker.spec, lane_back), daemon=True,
                                      name=f"worker-{self.name}-{worker.spec.index}")  # fmt: skip
         worker.process.start()
         back.close()
+        if lane_back is not None:
+            lane_back.close()
+        worker.lane = lane_front
         loop = asyncio.get_running_loop()
         first: asyncio.Future[WorkerReady | WorkerFailed] = loop.create_future()
 
         def on_message(message: Any) -> None:
-            if first.done():
+            if not first.done():
+                first.set_result(message)
+            elif isinstance(message, list):
                 self._answered(worker, message)
             else:
-                first.set_result(message)
+                self._heard(worker, message)
 
         def on_lost(exc: Exception | None) -> None:
             if not first.done():
@@ -113,6 +128,8 @@ class ModelWorkers:
         log.info("model %s worker %d ready: pid %d, engine %s on %s", self.name, worker.spec.index, message.pid,
                  message.engine, message.device)  # fmt: skip
         worker.failures = 0
+        if worker.lane is not None:
+            self.lanes.add(worker.spec.index, worker.lane, frames)
         self._dispatch()
         return None
 
@@ -122,6 +139,10 @@ class ModelWorkers:
         return worker.process.exitcode
 
     async def _close(self, worker: _Worker) -> None:
+        self.lanes.remove(worker.spec.index)
+        if worker.lane is not None:
+            worker.lane.close()
+            worker.lane = None
         frames, worker.channel, worker.ready = worker.channel, None, None
         if frames is not None and frames.transport is not None:
             frames.transport.close()
@@ -136,7 +157,10 @@ class ModelWorkers:
         still queued or running by then get 503."""
         self._closing = True
         deadline = time.monotonic() + grace_s
-        while (self._queue or any(w.batches for w in self._workers)) and time.monotonic() < deadline:
+        self.lanes.drain()
+        while (self._queue or any(w.batches for w in self._workers) or not self.lanes.drained) and (
+            time.monotonic() < deadline
+        ):
             await asyncio.sleep(0.02)
         running = [pending for w in self._workers for batch in w.batches for pending in batch]
         for pending in [*self._queue.drain(), *running]:
@@ -168,7 +192,8 @@ class ModelWorkers:
         return [{"index": w.spec.index, "ready": w.ready is not None, "pid": w.ready.pid if w.ready else None,
                  "engine": w.ready.engine if w.ready else w.spec.engine,
                  "device": w.ready.device if w.ready else None,
-                 "rss_mib": round(self.worker_rss(i) / 2**20, 1)} for i, w in enumerate(self._workers)]  # fmt: skip
+                 "rss_mib": round(self.worker_rss(i) / 2**20, 1), "connections": self.lanes.held(w.spec.index)}
+                for i, w in enumerate(self._workers)]  # fmt: skip
 
     # ----- requests -----
     async def submit(self, job: Job) -> Result:
@@ -234,6 +259,37 @@ class ModelWorkers:
             assert worker.channel is not None
             worker.channel.send([p.job for p in batch])
 
+    def hand_off(self, fd: int, on_closed: Callable[[], None]) -> bool:
+        """Give client connection `fd` to the ready worker holding the fewest (--direct_http); False when none
+        can take it: the caller serves it."""
+        return not self._closing and self.lanes.hand_off(fd, on_closed)
+
+    async def collect(self) -> None:
+        """Have every worker that serves HTTP itself report what it counted."""
+        await self.lanes.collect()
+
+    def _heard(self, worker: _Worker, message: Any) -> None:
+        """A worker's message other than results: a Call to answer, Telemetry, Drained."""
+        if isinstance(message, Telemetry):
+            self._observer.record(f"{self.name}/{worker.spec.index}", message.calls, message.inflight)
+            self.lanes.reported(worker.spec.index, message)
+        elif isinstance(message, Call) and self.on_call is not None:
+            asyncio.get_running_loop().create_task(self._answer_call(worker, message))
+        elif isinstance(message, Drained):
+            self.lanes.reported_drained(worker.spec.index)
+
+    async def _answer_call(self, worker: _Worker, call: Call) -> None:
+        assert self.on_call is not None
+        try:
+            value: Any = await self.on_call(call.what)
+        except ServingError as exc:
+            value = exc
+        except Exception as exc:  # a failure answering one call must not leave the worker waiting forever
+            log.error("model %s worker %d: call failed: %s", self.name, worker.spec.index, exc)
+            value = InternalError("the server could not answer this request")
+        if worker.channel is not None and worker.channel.open:
+            worker.channel.send(Reply(call.id, value))
+
     def _answered(self, worker: _Worker, results: list[Result]) -> None:
         """A worker's results for its oldest batch: resolve the callers' futures, then send it more."""
         batch, sent, done = worker.batches.popleft(), worker.sent.popleft(), time.monotonic()
@@ -275,9 +331,10 @@ class ModelWorkers:
             pending.future.set_exception(error)
 
 
-def worker_specs(model: ModelSettings, limits: ImageLimits, max_body_size: int) -> list[WorkerSpec]:
+def worker_specs(model: ModelSettings, limits: ImageLimits, max_body_size: int,
+                 server: ServerSettings | None = None) -> list[WorkerSpec]:  # fmt: skip
     """One spec per worker of `model`: worker i runs on gpu_ids[i % len] (Paddle Serving's round-robin), or on the
-    CPU without ids."""
+    CPU without ids. Workers given the `server` settings serve HTTP connections too (--direct_http)."""
     specs = []
     for i in range(model.workers):
         options = model.options
@@ -286,5 +343,5 @@ def worker_specs(model: ModelSettings, limits: ImageLimits, max_body_size: int) 
         # a GPU engine picks its kernels per input shape on first use: warm every batch size the front may send
         warm = model.batch.batch_size if model.gpu_ids else 1
         specs.append(WorkerSpec(str(model.spec.server_dir), model.spec.name, model.engine, options, limits, i,
-                                max_body_size, warm))  # fmt: skip
+                                max_body_size, warm, server))  # fmt: skip
     return specs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -9,17 +10,24 @@ import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
+import uvloop
 
 from segcore.allocator import tune_malloc
 from segcore.engines import Engine, EngineOptions, create_engine
 from segcore.images import ImageLimits
 from segcore.repository import ModelSpec, load_spec, paddle_files
 from segcore.samples import shaped_feeds, synthetic_image
+from server.errors import Unavailable
 from server.jobs import Job, JobKind
+from server.settings import BatchPolicy, ServerSettings
 from server.workers import channel
 from server.workers.handler import JobHandler
+from server.workers.messages import Drain, Drained, Flush, Reply
+from server.workers.serving import WorkQueue
+from server.workers.telemetry import FrontCalls, FrontPool, Recorder
 
 log = logging.getLogger("server.worker")
 
@@ -36,6 +44,7 @@ class WorkerSpec:
     index: int
     max_body_size: int = 512 * 2**20
     warm_batches: int = 1  # warm up every batch size up to this
+    server: ServerSettings | None = None  # with --direct_http: serve client connections too, with these settings
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ def tune_process(options: EngineOptions) -> None:
     cv2.setNumThreads(options.cpu_threads)
 
 
-def worker_main(sock: socket.socket, spec: WorkerSpec) -> None:
+def worker_main(sock: socket.socket, spec: WorkerSpec, lane: socket.socket | None = None) -> None:
     """Entry point of the worker process. The front stops it by closing the channel."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the front drains first, then closes our channel
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -106,10 +115,56 @@ def worker_main(sock: socket.socket, spec: WorkerSpec) -> None:
     device = "cpu" if spec.options.device == "cpu" else f"gpu:{spec.options.gpu_id}"
     try:
         channel.send(sock, WorkerReady(os.getpid(), engine.name, device))
-        while True:
-            channel.send(sock, handler.handle(channel.recv(sock)))
-    except (EOFError, ConnectionError):  # the front closed the channel: shutdown (possibly while we loaded or ran)
+    except ConnectionError:  # the front closed the channel while we loaded: shutdown
         return
+    uvloop.run(_serve(sock, spec, handler, lane))
+
+
+async def _serve(sock: socket.socket, spec: WorkerSpec, handler: JobHandler, lane: socket.socket | None) -> None:
+    """Serve until the front closes the channel."""
+    loop = asyncio.get_running_loop()
+    settings = spec.server
+    model = next((m for m in settings.models if m.spec.name == spec.model_name), None) if settings else None
+    policy, workers = (model.batch, model.workers) if model else (None, 1)
+    queue = WorkQueue(handler, spec.model_name, policy or BatchPolicy(), workers)
+    gone: asyncio.Future[None] = loop.create_future()
+    http: Any = None
+
+    def on_message(message: Any) -> None:
+        if isinstance(message, list):
+            queue.put_batch(message)
+        elif isinstance(message, Reply):
+            calls.replied(message)
+        elif isinstance(message, Flush):
+            recorder.flush()
+        elif isinstance(message, Drain) and http is not None:
+            http.drain()
+
+    def on_lost(exc: Exception | None) -> None:
+        if not gone.done():
+            gone.set_result(None)
+
+    _, frames = await loop.create_connection(lambda: channel.Frames(on_message, on_lost), sock=sock)
+    queue.reply = frames.send
+    calls = FrontCalls(frames.send)
+    recorder = Recorder(frames.send)
+    if settings is not None and lane is not None:
+        from server.dataplane import DataPlane  # only a worker that serves HTTP needs the routes
+        from server.workers.direct_http import DirectHttp
+
+        queue.recorder = recorder
+        pools = {m.spec.name: FrontPool(calls, m.spec.name) for m in settings.models}
+        pools[spec.model_name] = queue  # type: ignore[assignment]
+        plane = DataPlane(settings, pools=pools, counters=recorder)
+        http = DirectHttp(settings, plane, calls, recorder, lane, lambda: frames.send(Drained()))
+        queue.alone = http.alone
+    runner = loop.create_task(queue.run())
+    await gone
+    runner.cancel()
+    queue.fail_all(Unavailable("server is shutting down"))
+    calls.close()
+    if http is not None:
+        await http.close(grace_s=1.0)
 
 
 def _engine(model: ModelSpec, spec: WorkerSpec) -> Engine:

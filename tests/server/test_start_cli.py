@@ -30,7 +30,7 @@ FLAGS = ("--model", "--repository", "--port", "--host", "--thread", "--gpu_ids",
          "--batch_size", "--batch_timeout_ms", "--max_queue", "--request_timeout_ms", "--cpu_threads",
          "--max_image_pixels", "--drain_timeout_ms", "--max_header_bytes", "--header_timeout_ms", "--api_key_file",
          "--metrics_auth", "--cors_origins", "--ssl_certfile", "--ssl_keyfile", "--ssl_ca_certs", "--rate_limit",
-         "--max_connections", "--cpu_math_thread_num", "--runtime_thread_num", "--batch_infer_size",
+         "--max_connections", "--direct_http", "--cpu_math_thread_num", "--runtime_thread_num", "--batch_infer_size",
          "--enable_prometheus", "--prometheus_port", "--op", *(legacy.flag for legacy in LEGACY))  # fmt: skip
 GRPC_METHOD = "/baidu.paddle_serving.predictor.general_model.GeneralModelService/inference"
 
