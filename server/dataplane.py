@@ -6,8 +6,8 @@ import asyncio
 import functools
 import logging
 import os
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -155,7 +155,7 @@ class DataPlane:
                 body = await body()
             if not body:
                 raise InvalidInput("request body is empty")
-            job = Job(0, kind, body, params, transport, deadline=started + timeout, request_id=uuid.uuid4().hex[:16])
+            job = Job(0, kind, body, params, transport, deadline=started + timeout, request_id=secrets.token_hex(8))
             result = await pool.submit(job)
             status = result.status
             return result

@@ -10,7 +10,7 @@ import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import uvloop
@@ -28,6 +28,10 @@ from server.workers.handler import JobHandler
 from server.workers.messages import Drain, Drained, Flush, Reply
 from server.workers.serving import WorkQueue
 from server.workers.telemetry import FrontCalls, FrontPool, Recorder
+
+if TYPE_CHECKING:
+    from server.dataplane import Submitter
+    from server.workers.direct_http import DirectHttp
 
 log = logging.getLogger("server.worker")
 
@@ -128,7 +132,7 @@ async def _serve(sock: socket.socket, spec: WorkerSpec, handler: JobHandler, lan
     policy, workers = (model.batch, model.workers) if model else (None, 1)
     queue = WorkQueue(handler, spec.model_name, policy or BatchPolicy(), workers)
     gone: asyncio.Future[None] = loop.create_future()
-    http: Any = None
+    http: DirectHttp | None = None
 
     def on_message(message: Any) -> None:
         if isinstance(message, list):
@@ -153,8 +157,8 @@ async def _serve(sock: socket.socket, spec: WorkerSpec, handler: JobHandler, lan
         from server.workers.direct_http import DirectHttp
 
         queue.recorder = recorder
-        pools = {m.spec.name: FrontPool(calls, m.spec.name) for m in settings.models}
-        pools[spec.model_name] = queue  # type: ignore[assignment]
+        pools: dict[str, Submitter] = {m.spec.name: FrontPool(calls, m.spec.name) for m in settings.models}
+        pools[spec.model_name] = queue
         plane = DataPlane(settings, pools=pools, counters=recorder)
         http = DirectHttp(settings, plane, calls, recorder, lane, lambda: frames.send(Drained()))
         queue.alone = http.alone

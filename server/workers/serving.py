@@ -9,7 +9,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from server.errors import Busy, DeadlineExceeded, ServingError
 from server.jobs import Job, Result
@@ -31,13 +30,12 @@ class WorkQueue:
     """The worker's jobs in arrival order: front batches (answered on the channel) and local jobs (answered
     through their futures, consecutive ones run as one batch of up to batch_size)."""
 
-    def __init__(self, handler: JobHandler, model: str, policy: BatchPolicy, workers: int,
-                 reply: Any = None) -> None:  # fmt: skip
+    def __init__(self, handler: JobHandler, model: str, policy: BatchPolicy, workers: int) -> None:
         self.handler = handler
         self.model = model
         self.policy = policy
         self.max_queue = max(1, policy.max_queue // max(workers, 1))  # this worker's share of --max_queue
-        self.reply = reply  # sends a front batch's results back
+        self.reply: Callable[[list[Result]], None] = lambda results: None  # a front batch's results, to the front
         self.recorder: Recorder | None = None
         # whether the request submitting now is the only one in hand (no other may join its batch); set by the
         # worker's HTTP server, which knows its requests

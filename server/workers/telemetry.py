@@ -25,6 +25,7 @@ class Recorder:
         self._send = send
         self._pending = Telemetry()
         self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
         self.inflight = Count()
 
     def answered(self, model: str, protocol: str, status: int, seconds: float) -> None:
@@ -51,12 +52,12 @@ class Recorder:
             self._schedule(REPORT_AFTER_S)
 
     def _schedule(self, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-        if self._timer is not None and self._timer.when() <= loop.time() + delay:
+        """A report within `delay` (a report already due sooner stands: every one is due within REPORT_AFTER_S)."""
+        if self._timer is not None and (delay >= REPORT_AFTER_S or self._timer.when() <= self._loop.time() + delay):
             return
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = loop.call_later(delay, self.flush)
+        self._timer = self._loop.call_later(delay, self.flush)
 
     def flush(self) -> None:
         """Send what was counted since the last report (an empty report too: the front may be waiting for it)."""

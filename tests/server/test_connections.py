@@ -56,6 +56,19 @@ def test_at_the_cap_the_longest_idle_connection_makes_room() -> None:
     assert table.admit(late, lambda: True) and len(table) == 3
 
 
+def test_a_connection_a_worker_serves_counts_and_is_never_shed() -> None:
+    events: list[str] = []
+    table = ConnectionTable(2, grpc_idle_s=30.0, on_event=events.append)
+    idle = Conn()
+    table.admit(idle, lambda: True)
+    forget = table.adopt()  # --direct_http: the front cannot see whether it is idle
+    assert forget is not None and len(table) == 2
+    assert table.adopt() is not None and idle.closed and events == ["shed"]  # room made from the front's idle one
+    assert table.adopt() is None and events == ["shed", "refused"]  # the workers' ones are never cut
+    forget()
+    assert len(table) == 1 and table.admit(Conn(), lambda: False)
+
+
 def test_a_grpc_connection_is_idle_only_after_a_silence_longer_than_any_call() -> None:
     table = ConnectionTable(None, grpc_idle_s=0.05)
     conn = Conn()

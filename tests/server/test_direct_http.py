@@ -45,7 +45,8 @@ def direct(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Two workers serving HTTP, a second model (the same files under another name) behind the front."""
     tmp = tmp_path_factory.mktemp("direct")
     second = f"second={Path(__file__).parents[2] / 'serving_models' / 'portrait' / 'serving_server'}"
-    with start_server(tmp, "--model", "portrait", second, "--thread", "2", "--direct_http") as server:
+    flags = ("--thread", "2", "--direct_http", "--header_timeout_ms", "2000")
+    with start_server(tmp, "--model", "portrait", second, *flags) as server:
         yield server
 
 
@@ -93,6 +94,21 @@ def test_every_route_answers_on_a_worker_connection(direct: ServerProcess) -> No
         assert bad.status_code == 415 and bad.json()["code"] == "unsupported_media_type"
         assert client.post(f"{direct.url}{SEGMENT}", content=jpeg()).status_code == 200  # the worker lives on
         assert sum(held(direct, client)) >= 1
+
+
+def test_a_request_whose_first_bytes_trickle_in_is_answered_by_the_front(direct: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", direct.port), timeout=30) as sock:
+        sock.sendall(b"GE")  # too few bytes to tell HTTP/1.1 from HTTP/2 at first sight
+        time.sleep(0.2)
+        sock.sendall(b"T /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert _read_all(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_a_connection_that_never_speaks_is_closed(direct: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", direct.port), timeout=30) as sock:
+        started = time.monotonic()
+        assert sock.recv(1) == b""  # closed by the server, after --header_timeout_ms (2 s here)
+        assert time.monotonic() - started >= 1.5
 
 
 def test_a_workers_requests_are_counted_in_the_fronts_metrics(direct: ServerProcess) -> None:
