@@ -172,12 +172,33 @@ def test_sigterm_answers_the_requests_in_hand_then_exits_zero(tmp_path: Path) ->
     heavy = cv2.imencode(".jpg", synthetic_image(3000, 3000, 3))[1].tobytes()
     with start_server(tmp_path, "--thread", "1", "--direct_http") as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=60) as busy:
-            busy.sendall(f"POST {SEGMENT} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(heavy)}\r\n\r\n".encode() + heavy)
+            _post(busy, heavy)
             time.sleep(0.3)  # the worker is running it
             server.process.send_signal(signal.SIGTERM)
             answer = _read_all(busy)  # to the end: the worker closes the connection once it has answered
         assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
         assert server.process.wait(timeout=60) == 0, server.log()[-3000:]
+
+
+def test_sigterm_answers_a_request_that_waited_in_a_keep_alive_connection(tmp_path: Path) -> None:
+    heavy = cv2.imencode(".jpg", synthetic_image(3000, 3000, 4))[1].tobytes()
+    with start_server(tmp_path, "--thread", "1", "--direct_http") as server:
+        waiting = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+        busy = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+        with waiting, busy:
+            waiting.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert waiting.recv(4096).startswith(b"HTTP/1.1 200")  # held by the worker, idle now
+            _post(busy, heavy)
+            time.sleep(0.3)  # the worker is running the heavy one; the next request waits unread in its socket
+            _post(waiting, jpeg())
+            server.process.send_signal(signal.SIGTERM)
+            assert _read_all(busy).startswith(b"HTTP/1.1 200")
+            assert _read_all(waiting).startswith(b"HTTP/1.1 200")  # sent before the drain: answered, then closed
+        assert server.process.wait(timeout=60) == 0, server.log()[-3000:]
+
+
+def _post(sock: socket.socket, image: bytes) -> None:
+    sock.sendall(f"POST {SEGMENT} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(image)}\r\n\r\n".encode() + image)
 
 
 def _read_all(sock: socket.socket) -> bytes:
