@@ -273,14 +273,15 @@ class ModelWorkers:
         if isinstance(message, Telemetry):
             self._observer.record(f"{self.name}/{worker.spec.index}", message.calls, message.inflight)
             self.lanes.reported(worker.spec.index, message)
-        elif isinstance(message, Call) and self.on_call is not None:
+        elif isinstance(message, Call):
             asyncio.get_running_loop().create_task(self._answer_call(worker, message))
         elif isinstance(message, Drained):
             self.lanes.reported_drained(worker.spec.index)
 
     async def _answer_call(self, worker: _Worker, call: Call) -> None:
-        assert self.on_call is not None
         try:
+            if self.on_call is None:
+                raise Unavailable("this server does not answer its workers' calls")
             value: Any = await self.on_call(call.what)
         except ServingError as exc:
             value = exc

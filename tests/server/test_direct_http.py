@@ -187,7 +187,7 @@ def test_sigterm_answers_a_request_that_waited_in_a_keep_alive_connection(tmp_pa
         busy = socket.create_connection(("127.0.0.1", server.port), timeout=60)
         with waiting, busy:
             waiting.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert waiting.recv(4096).startswith(b"HTTP/1.1 200")  # held by the worker, idle now
+            assert _read_response(waiting).startswith(b"HTTP/1.1 200")  # held by the worker, idle now
             _post(busy, heavy)
             time.sleep(0.3)  # the worker is running the heavy one; the next request waits unread in its socket
             _post(waiting, jpeg())
@@ -199,6 +199,20 @@ def test_sigterm_answers_a_request_that_waited_in_a_keep_alive_connection(tmp_pa
 
 def _post(sock: socket.socket, image: bytes) -> None:
     sock.sendall(f"POST {SEGMENT} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(image)}\r\n\r\n".encode() + image)
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole response (head and Content-Length body), leaving the connection open."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
 
 
 def _read_all(sock: socket.socket) -> bytes:
