@@ -60,8 +60,9 @@ class Metrics:
         self.latency = Histogram("segserving_request_duration_seconds", "End-to-end latency inside the server",
                                  ["model", "protocol"], buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
         self.stage_durations = Histogram("segserving_stage_duration_seconds",
-                                "Time per stage: queue (incl. transfer to the worker), preprocess, inference, "
-                                "postprocess", ["model", "stage"], buckets=_STAGE_BUCKETS, registry=r)  # fmt: skip
+                                         "Time per stage: queue (incl. transfer to the worker), preprocess, "
+                                         "inference, postprocess", ["model", "stage"], buckets=_STAGE_BUCKETS,
+                                         registry=r)  # fmt: skip
         self.batch_sizes = Histogram("segserving_batch_size", "Jobs per batch sent to a worker", ["model"],
                                      buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64), registry=r)  # fmt: skip
         self.restarts = Counter("segserving_worker_restarts", "Inference workers restarted", ["model"], registry=r)

@@ -74,7 +74,8 @@ class Runner:
         self.grpc_socket = self.runtime / "grpc.sock"
         self.app: FastAPI = create_app(self.plane)
         self.app.router.lifespan_context = self._lifespan
-        relay = Relay(self.plane, InferenceRoutes(self.plane, self.app))  # what workers serving HTTP ask for
+        routes = InferenceRoutes(self.plane, self.app)  # behind CORS and the key check
+        relay = Relay(self.plane, routes)  # what workers serving HTTP ask for, past their own key check
         for pool in self.plane.workers.values():
             pool.on_call = relay
         self.server = _DrainingServer(
@@ -82,7 +83,7 @@ class Runner:
             uvicorn.Config(
                 with_cors(
                     AuthGate(
-                        InferenceRoutes(self.plane, self.app),
+                        routes,
                         settings.api_keys,
                         settings.metrics_auth,
                         self.limiter,
