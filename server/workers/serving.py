@@ -43,7 +43,6 @@ class WorkQueue:
         self.service = ServiceTime()
         self._items: deque[list[Job] | _Local] = deque()
         self._wake = asyncio.Event()
-        self._running = 0
         self._ids = itertools.count(1)
         self.closed = False
 
@@ -60,7 +59,8 @@ class WorkQueue:
         if waiting >= self.max_queue:
             raise Busy(f"model {self.model!r} queue is full ({self.policy.max_queue})",
                        retry_after=self.service.retry_hint(waiting, 1))  # fmt: skip
-        admit(self.model, self.service, waiting + self._running, 1, self.policy.batch_size, budget_s)
+        # a batch runs synchronously, blocking the loop: nothing is ever running while a request is admitted
+        admit(self.model, self.service, waiting, 1, self.policy.batch_size, budget_s)
 
     async def submit(self, job: Job) -> Result:
         job.id = next(self._ids)  # the handler matches results to jobs by id
@@ -129,12 +129,8 @@ class WorkQueue:
 
     def _run(self, jobs: list[Job]) -> list[Result]:
         """Run one batch of local jobs (blocking the loop), timing it for admission and the metrics."""
-        self._running = len(jobs)
         started = time.monotonic()
-        try:
-            results = self.handler.handle(jobs)
-        finally:
-            self._running = 0
+        results = self.handler.handle(jobs)
         done = time.monotonic()
         self.service.observe(done - started, sum(1 for r in results if r.code != DeadlineExceeded.code))
         if self.recorder is not None:
